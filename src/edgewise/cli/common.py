@@ -1,0 +1,84 @@
+"""Options and helpers shared by CLI commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from edgewise.errors import InputError
+from edgewise.types import GenerationOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def model_option(f: F) -> F:
+    return click.option(
+        "-m",
+        "--model",
+        default=None,
+        metavar="MODEL",
+        help="Catalog name, registered name or GGUF path (default: the embedded smollm2-135m).",
+    )(f)
+
+
+def _desc(name: str) -> str:
+    return GenerationOptions.model_fields[name].description or ""
+
+
+def generation_options(f: F) -> F:
+    """Click options generated from GenerationOptions, so help texts stay in one place."""
+    opts = [
+        click.option("--max-tokens", type=int, default=None, help=_desc("max_tokens")),
+        click.option("--temperature", "-t", type=float, default=None, help=_desc("temperature")),
+        click.option("--top-p", type=float, default=None, help=_desc("top_p")),
+        click.option("--top-k", type=int, default=None, help=_desc("top_k")),
+        click.option("--seed", type=int, default=None, help=_desc("seed")),
+        click.option("--stop", multiple=True, help=_desc("stop") + " Repeatable."),
+        click.option("--repeat-penalty", type=float, default=None, help=_desc("repeat_penalty")),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def build_options(kw: dict[str, Any]) -> GenerationOptions:
+    """Pop the generation options out of a command's keywords and validate them."""
+    names = ["max_tokens", "temperature", "top_p", "top_k", "seed", "repeat_penalty"]
+    data = {n: v for n in names if (v := kw.pop(n)) is not None}
+    stop = kw.pop("stop", ())
+    if stop:
+        data["stop"] = list(stop)
+    return GenerationOptions.parse(data)
+
+
+def read_text_arg(value: str) -> str:
+    """A prompt argument: the text itself, or stdin when it is ``-``."""
+    if value != "-":
+        return value
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"standard input is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+
+
+def read_file_text(path: str) -> str:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def status(message: str) -> None:
+    """Progress and status go to stderr; results go to stdout."""
+    click.echo(message, err=True)

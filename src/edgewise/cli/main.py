@@ -1,0 +1,57 @@
+"""The ``edgewise`` command: a group of thin shells over the library.
+
+Errors a user can cause (EdgewiseError) become one line on stderr and exit status 1; usage
+errors exit 2 (click). Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from edgewise import __version__
+from edgewise.errors import EdgewiseError
+
+
+class EdgewiseGroup(click.Group):
+    """Turns EdgewiseError into ``error: ...`` and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgewiseError as exc:
+            if os.environ.get("EDGEWISE_RAISE_ERRORS") == "1":
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except BrokenPipeError:
+            # the reader went away (e.g. `| head`); not an error worth a traceback
+            sys.stderr.close()
+            ctx.exit(0)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=EdgewiseGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="edgewise")
+def cli() -> None:
+    """Small language models as on-device app features: run, classify, extract, serve."""
+
+
+def _register() -> None:
+    from edgewise.cli import models, run
+
+    cli.add_command(run.run)
+    cli.add_command(run.chat)
+    cli.add_command(models.models)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="edgewise")

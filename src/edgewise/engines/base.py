@@ -1,0 +1,114 @@
+"""The Engine protocol every backend implements, and helpers the backends share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from edgewise.errors import InputError
+from edgewise.types import Chunk, Completion, ContinuationScore, GenerationOptions, Message
+
+Prompt = str | Sequence[Message] | Sequence[dict[str, str]]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What tasks need from an inference backend.
+
+    Capabilities are class attributes, so callers can check before calling:
+    ``supports_grammar`` (JSON-Schema-constrained generation), ``supports_embeddings``,
+    ``supports_scoring`` (log-probabilities of candidate continuations).
+    """
+
+    supports_grammar: ClassVar[bool]
+    supports_embeddings: ClassVar[bool]
+    supports_scoring: ClassVar[bool]
+    name: str
+    n_ctx: int
+    chat_mode: bool  # True when the model has a chat template; False = plain completion
+
+    def generate(
+        self,
+        prompt: Prompt,
+        options: GenerationOptions | dict[str, Any] | None = None,
+        *,
+        schema: Any = None,
+    ) -> Completion: ...
+
+    def stream(
+        self,
+        prompt: Prompt,
+        options: GenerationOptions | dict[str, Any] | None = None,
+        *,
+        schema: Any = None,
+    ) -> Iterator[Chunk]: ...
+
+    def score(self, prompt: Prompt, continuations: Sequence[str]) -> list[ContinuationScore]: ...
+
+    def score_batch(
+        self, prefix: Prompt, items: Sequence[str], continuations: Sequence[str]
+    ) -> list[list[ContinuationScore]]: ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def as_messages(prompt: Sequence[Message] | Sequence[dict[str, str]]) -> list[Message]:
+    """Coerce dicts to Message, with a clear error for malformed entries."""
+    out: list[Message] = []
+    for i, m in enumerate(prompt):
+        if isinstance(m, Message):
+            out.append(m)
+            continue
+        try:
+            out.append(Message(**m))
+        except Exception as exc:  # pydantic ValidationError or TypeError
+            raise InputError(f"message {i} is not a valid chat message: {exc}") from None
+    return out
+
+
+def check_prompt(prompt: Prompt) -> None:
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise InputError("empty prompt: give some text to complete")
+    elif not prompt:
+        raise InputError("no messages to send")
+
+
+class StopMatcher:
+    """Streams text while holding back anything that could be the start of a stop string."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.pending = ""
+        self.stopped = False
+
+    def feed(self, text: str) -> str:
+        """Add generated text; return what is safe to emit. Sets ``stopped`` on a match."""
+        if not self.stops:
+            return text
+        self.pending += text
+        first = min((i for i in (self.pending.find(s) for s in self.stops) if i >= 0), default=-1)
+        if first >= 0:
+            out, self.pending, self.stopped = self.pending[:first], "", True
+            return out
+        hold = 0
+        for s in self.stops:
+            for k in range(min(len(s) - 1, len(self.pending)), 0, -1):
+                if self.pending.endswith(s[:k]):
+                    hold = max(hold, k)
+                    break
+        cut = len(self.pending) - hold
+        out, self.pending = self.pending[:cut], self.pending[cut:]
+        return out
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out

@@ -1,0 +1,855 @@
+"""GGUF models on CPU through llama.cpp (llama-cpp-python's low-level bindings).
+
+This is the only module that imports ``llama_cpp``. It drives llama.cpp's C API directly
+instead of ``llama_cpp.Llama``:
+
+- Prefix reuse without copying state: the KV cache holds several sequences ("slots"). A new
+  prompt goes to the slot sharing the longest token prefix with it; the slot is rewound to
+  that prefix (``llama_memory_seq_rm``) and only the new suffix is evaluated. Several
+  prompts used in alternation (two system prompts on one server) stay warm at once.
+  ``Llama.save_state()/load_state()`` copy the whole logits matrix and are never used.
+- Continuation scoring evaluates the shared prompt once. Candidate continuations and batch
+  items become extra sequences that share the prompt's KV cells (``llama_memory_seq_cp``),
+  evaluated together in as few ``llama_decode`` calls as fit in a batch.
+- Sampling uses llama.cpp's sampler chain (grammar, penalties, top-k/top-p, temperature).
+- Embeddings use a second context on the same (memory-mapped) weights, created on first use.
+
+llama.cpp errors and refusals are translated here, once, into edgewise errors.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edgewise import chat_template
+from edgewise.catalog import ModelEntry, resolve
+from edgewise.config import Settings
+from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt
+from edgewise.errors import (
+    CapabilityError,
+    ContextLengthExceededError,
+    EdgewiseError,
+    ModelLoadError,
+    UnsupportedSchemaError,
+)
+from edgewise.gguf import GGUFInfo, read_gguf
+from edgewise.structured import compile_schema
+from edgewise.types import (
+    Chunk,
+    Completion,
+    ContinuationScore,
+    GenerationOptions,
+    Message,
+    Timings,
+    Usage,
+)
+
+log = logging.getLogger("edgewise")
+
+DEFAULT_N_CTX = 4096
+DEFAULT_N_BATCH = 512
+CACHE_SLOTS = 4  # warm prompt prefixes kept in the KV cache
+SCRATCH_SEQS = 60  # sequences for candidates / batch items sharing a prefix
+EMBED_SEQS = 32
+ENCODER_ARCHS = {
+    "bert",
+    "nomic-bert",
+    "nomic-bert-moe",
+    "jina-bert-v2",
+    "jina-bert-v3",
+    "t5encoder",
+    "modern-bert",
+    "neo-bert",
+}
+
+_llama: Any = None
+_log_callback: Any = None
+
+
+def _lib() -> Any:
+    """Import llama_cpp once, silencing its C logging unless EDGEWISE_LLAMA_LOG is set."""
+    global _llama, _log_callback
+    if _llama is None:
+        import os
+
+        import llama_cpp
+        import llama_cpp._internals  # noqa: F401  (LlamaModel / LlamaContext wrappers)
+
+        if not os.environ.get("EDGEWISE_LLAMA_LOG"):
+
+            @llama_cpp.llama_log_callback
+            def _quiet(level: int, text: bytes, user_data: Any) -> None:
+                if level == 3:  # GGML_LOG_LEVEL_ERROR
+                    log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
+
+            _log_callback = _quiet  # keep a reference: C holds only the pointer
+            llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
+        llama_cpp.llama_backend_init()
+        _llama = llama_cpp
+    return _llama
+
+
+_PROBE = """
+import ctypes, sys
+import llama_cpp
+from llama_cpp._internals import LlamaModel, LlamaContext
+llama_cpp.llama_log_set(llama_cpp.llama_log_callback(lambda *a: None), ctypes.c_void_p(0))
+mp = llama_cpp.llama_model_default_params()
+m = LlamaModel(path_model=sys.argv[1], params=mp, verbose=False)
+cp = llama_cpp.llama_context_default_params(); cp.n_ctx = 64; cp.n_batch = 64; cp.n_ubatch = 64
+c = LlamaContext(model=m, params=cp, verbose=False)
+toks = (llama_cpp.llama_token * 8)(*range(10, 18))
+sys.exit(llama_cpp.llama_decode(c.ctx, llama_cpp.llama_batch_get_one(toks, 8)))
+"""
+
+
+def extra_buffers_safe() -> bool:
+    """Whether llama.cpp's extra weight buffers (repacking, AMX) run on this CPU.
+
+    A CPU can advertise AMX that the (virtual) machine does not let a process use; llama.cpp
+    then dies with SIGILL on the first matrix multiply. Where the CPU advertises AMX and the
+    library was built with AMX kernels, a throw-away subprocess tries once and the verdict is
+    cached per library build. ``EDGEWISE_EXTRA_BUFFERS=0|1`` overrides.
+    """
+    import hashlib
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    forced = os.environ.get("EDGEWISE_EXTRA_BUFFERS")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        cpu_flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return True
+    if "amx_tile" not in cpu_flags:
+        return True
+    import llama_cpp
+
+    libs = sorted(Path(llama_cpp.__file__).parent.glob("lib/libggml-cpu*.so*"))
+    lib = next((p for p in libs if not p.is_symlink()), None)
+    if lib is None or b"ggml_backend_amx" not in lib.read_bytes():
+        return True
+    st = lib.stat()
+    key = hashlib.sha256(f"{lib}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    verdict = Path(tempfile.gettempdir()) / f"edgewise-extra-buffers-{key}"
+    if verdict.exists():
+        return verdict.read_text().strip() == "ok"
+    from edgewise.bundled import smollm2_path
+
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(smollm2_path())], capture_output=True, timeout=120
+        )
+        ok = proc.returncode == 0
+    except (OSError, subprocess.TimeoutExpired, EdgewiseError):
+        ok = False
+    if not ok:
+        log.info("this CPU advertises AMX but cannot run it; llama.cpp extra buffers disabled")
+    verdict.write_text("ok" if ok else "bad")
+    return ok
+
+
+def log_softmax_at(row: np.ndarray, ids: Sequence[int]) -> list[float]:
+    """log P(id) for each id under the distribution of one logits row."""
+    m = float(row.max())
+    lse = m + float(np.log(np.exp(row - m).sum()))
+    return [float(row[i]) - lse for i in ids]
+
+
+@dataclass
+class _Slot:
+    seq: int
+    tokens: list[int] = field(default_factory=list)
+    used: float = 0.0
+
+
+@dataclass
+class _Job:
+    """Tokens to evaluate on top of a shared prefix, as one or more sequences."""
+
+    share: int  # number of prefix tokens (from the slot) this job's sequences start with
+    tokens: list[int]
+    seqs: list[list[int]]  # per token: the sequence ids it belongs to
+    outputs: set[int]  # token indexes whose logits are needed
+    rows: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+class _Batch:
+    """A reusable llama_batch filled from Python lists."""
+
+    def __init__(self, lib: Any, n_tokens: int, n_seq_max: int) -> None:
+        self.lib = lib
+        self.capacity = n_tokens
+        self.batch = lib.llama_batch_init(n_tokens, 0, n_seq_max)
+        self.n_seq_max = n_seq_max
+
+    def fill(
+        self,
+        tokens: Sequence[int],
+        pos: Sequence[int],
+        seqs: Sequence[Sequence[int]],
+        logits: Sequence[bool],
+    ) -> None:
+        b = self.batch
+        n = len(tokens)
+        b.n_tokens = n
+        for i in range(n):
+            b.token[i] = tokens[i]
+            b.pos[i] = pos[i]
+            ids = seqs[i]
+            b.n_seq_id[i] = len(ids)
+            row = b.seq_id[i]
+            for j, s in enumerate(ids):
+                row[j] = s
+            b.logits[i] = logits[i]
+
+    def free(self) -> None:
+        if self.batch is not None:
+            self.lib.llama_batch_free(self.batch)
+            self.batch = None
+
+
+class LlamaCppEngine:
+    """A GGUF model loaded with llama.cpp. Use ``edgewise.load(name)`` or ``from_name``."""
+
+    supports_grammar: ClassVar[bool] = True
+    supports_embeddings: ClassVar[bool] = True
+    supports_scoring: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        entry: ModelEntry | None = None,
+        n_ctx: int | None = None,
+        threads: int | None = None,
+        n_batch: int = DEFAULT_N_BATCH,
+        chat: bool | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        settings = settings or Settings.from_env()
+        self.path = Path(path)
+        self.info: GGUFInfo = read_gguf(self.path)  # refuses non-GGUF and truncated files
+        self.entry = entry
+        self.name = name or self.path.stem
+        self.threads = threads or settings.threads
+        self._lock = threading.RLock()
+        self._stack = ExitStack()
+        lib = _lib()
+        self._lib = lib
+        from llama_cpp._internals import LlamaContext, LlamaModel
+
+        mparams = lib.llama_model_default_params()
+        mparams.use_mmap = True
+        mparams.use_extra_bufts = extra_buffers_safe()
+        try:
+            self._model = LlamaModel(path_model=str(self.path), params=mparams, verbose=False)
+        except ValueError as exc:
+            raise ModelLoadError(str(self.path), f"llama.cpp could not load it ({exc})") from exc
+        self._stack.callback(self._model.close)
+        self._vocab = self._model.vocab
+        self.n_vocab = self._model.n_vocab()
+        self.n_ctx_train = self._model.n_ctx_train()
+        self.encoder_only = self.info.architecture in ENCODER_ARCHS
+        self._embed_ctx: Any = None
+        self._grammars: dict[str, Any] = {}
+        template = self.info.chat_template
+        instruct = entry.instruct if entry is not None else True
+        self.chat_mode = bool(template) and instruct if chat is None else bool(chat and template)
+        self.template = template if self.chat_mode else None
+        if not self.chat_mode and not self.encoder_only:
+            log.info(
+                "%s has no chat template (or is a base model): plain completion mode", self.name
+            )
+        self._bos_text = (
+            self._piece(self._model.token_bos(), special=True)
+            if self._model.token_bos() >= 0
+            else ""
+        )
+        self._eos_text = (
+            self._piece(self._model.token_eos(), special=True)
+            if self._model.token_eos() >= 0
+            else ""
+        )
+        self.add_bos = bool(self._model.add_bos_token())
+
+        want_ctx = n_ctx or settings.n_ctx or min(self.n_ctx_train, DEFAULT_N_CTX)
+        self.n_ctx = min(want_ctx, self.n_ctx_train) if self.n_ctx_train > 0 else want_ctx
+        self.n_batch = min(n_batch, self.n_ctx)
+        self.n_seq_max = CACHE_SLOTS + SCRATCH_SEQS
+        self._ctx: Any = None
+        if not self.encoder_only:
+            cparams = lib.llama_context_default_params()
+            cparams.n_ctx = self.n_ctx
+            cparams.n_batch = self.n_batch
+            cparams.n_ubatch = self.n_batch
+            cparams.n_seq_max = self.n_seq_max
+            cparams.kv_unified = (
+                True  # all sequences share the cells: a copied prefix costs nothing
+            )
+            cparams.n_threads = self.threads
+            cparams.n_threads_batch = self.threads
+            cparams.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            cparams.no_perf = True
+            try:
+                self._ctx = LlamaContext(model=self._model, params=cparams, verbose=False)
+            except ValueError as exc:
+                raise ModelLoadError(str(self.path), f"could not create a context ({exc})") from exc
+            self._stack.callback(self._ctx.close)
+            self._mem = lib.llama_get_memory(self._ctx.ctx)
+            self._batch = _Batch(lib, self.n_batch, self.n_seq_max)
+            self._stack.callback(self._batch.free)
+        self._slots = [_Slot(seq=i) for i in range(CACHE_SLOTS)]
+        self._scratch = list(range(CACHE_SLOTS, self.n_seq_max))
+        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "decode_calls": 0}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_name(cls, model: str | None = None, **kwargs: Any) -> LlamaCppEngine:
+        """Load by catalog id / alias / registered name / path (default: the embedded model)."""
+        resolved = resolve(model)
+        return cls(resolved.path, name=resolved.name, entry=resolved.entry, **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            for sampler in self._grammars.values():
+                self._lib.llama_sampler_free(sampler)
+            self._grammars.clear()
+            if self._embed_ctx is not None:
+                self._embed_ctx.close()
+                self._embed_ctx = None
+            self._stack.close()
+
+    def __enter__(self) -> LlamaCppEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LlamaCppEngine({self.name!r}, n_ctx={self.n_ctx}, threads={self.threads})"
+
+    # ------------------------------------------------------------------ tokens & text
+    def _piece(self, token: int, special: bool = False) -> str:
+        return self._piece_bytes(token, special).decode("utf-8", "replace")
+
+    def _piece_bytes(self, token: int, special: bool = False) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = self._lib.llama_token_to_piece(self._vocab, token, buf, 64, 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self._lib.llama_token_to_piece(self._vocab, token, buf, -n, 0, special)
+        return buf.raw[:n]
+
+    def _tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        data = text.encode("utf-8")
+        size = len(data) + 8
+        arr = (self._lib.llama_token * size)()
+        n = self._lib.llama_tokenize(self._vocab, data, len(data), arr, size, add_bos, special)
+        if n < 0:
+            size = -n
+            arr = (self._lib.llama_token * size)()
+            n = self._lib.llama_tokenize(self._vocab, data, len(data), arr, size, add_bos, special)
+        return list(arr[:n])
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of ``text`` as a continuation (no BOS, special tokens not parsed)."""
+        return self._tokenize(text, add_bos=False, special=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self._piece_bytes(t) for t in tokens).decode("utf-8", "replace")
+
+    def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
+        return chat_template.render(
+            self.template,
+            as_messages(messages),
+            bos_token=self._bos_text,
+            eos_token=self._eos_text,
+            add_generation_prompt=add_generation_prompt,
+        )
+
+    def prompt_tokens(self, prompt: Prompt) -> list[int]:
+        """Tokens the model sees for ``prompt`` (a raw string, or messages rendered)."""
+        if isinstance(prompt, str):
+            return self._tokenize(prompt, add_bos=self.add_bos, special=False)
+        text = self.render(as_messages(prompt))
+        add_bos = self.add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        return self._tokenize(text, add_bos=add_bos, special=True)
+
+    # ------------------------------------------------------------------ KV cache slots
+    def _need_ctx(self) -> None:
+        if self._ctx is None:
+            raise CapabilityError(
+                f"{self.name} is an embedding model: it cannot generate or score text"
+            )
+
+    def _decode(
+        self,
+        tokens: Sequence[int],
+        pos: Sequence[int],
+        seqs: Sequence[Sequence[int]],
+        logits: Sequence[bool],
+        keep: set[int],
+    ) -> None:
+        """One llama_decode call; on a full KV cache, evict cold slots and retry."""
+        self._batch.fill(tokens, pos, seqs, logits)
+        while True:
+            rc = self._lib.llama_decode(self._ctx.ctx, self._batch.batch)
+            self.stats["decode_calls"] += 1
+            if rc == 0:
+                return
+            if rc == 1 and self._evict(keep):
+                self._batch.fill(tokens, pos, seqs, logits)
+                continue
+            if rc == 1:
+                raise ContextLengthExceededError(max(pos) + 1, self.n_ctx)
+            raise EdgewiseError(
+                f"llama.cpp failed to evaluate the prompt (llama_decode returned {rc})"
+            )
+
+    def _evict(self, keep: set[int]) -> bool:
+        """Drop the least recently used slot not in ``keep``; False if none is left."""
+        cold = [s for s in self._slots if s.seq not in keep and s.tokens]
+        if not cold:
+            return False
+        victim = min(cold, key=lambda s: s.used)
+        self._lib.llama_memory_seq_rm(self._mem, victim.seq, -1, -1)
+        victim.tokens = []
+        return True
+
+    def _slot_for(self, tokens: Sequence[int]) -> tuple[_Slot, int]:
+        best, best_n = None, -1
+        for slot in self._slots:
+            n = 0
+            limit = min(len(slot.tokens), len(tokens))
+            st = slot.tokens
+            while n < limit and st[n] == tokens[n]:
+                n += 1
+            if n > best_n or (n == best_n and best is not None and slot.used < best.used):
+                best, best_n = slot, n
+        assert best is not None
+        if best_n >= len(best.tokens) or best_n * 2 >= len(best.tokens):
+            return best, best_n  # the prompt extends this slot, or mostly shares it
+        # A short overlap must not destroy another warm prefix: take an empty or the least
+        # recently used slot, and copy the shared part into it (free in a unified KV cache).
+        others = [s for s in self._slots if s is not best]
+        empty = [s for s in others if not s.tokens]
+        target = empty[0] if empty else min(others, key=lambda s: s.used)
+        self._lib.llama_memory_seq_rm(self._mem, target.seq, -1, -1)
+        if best_n > 0:
+            self._lib.llama_memory_seq_cp(self._mem, best.seq, target.seq, 0, best_n)
+        target.tokens = best.tokens[:best_n]
+        return target, best_n
+
+    def _eval_prefix(self, tokens: list[int], *, need_logits: bool) -> tuple[_Slot, int]:
+        """Bring a slot to hold exactly ``tokens``; evaluate only what is not cached.
+
+        Returns the slot and how many tokens were reused. With ``need_logits`` the last
+        token is always evaluated, so its logits are available at output index -1.
+        """
+        if len(tokens) >= self.n_ctx:
+            raise ContextLengthExceededError(len(tokens), self.n_ctx)
+        slot, common = self._slot_for(tokens)
+        if need_logits:
+            common = min(common, len(tokens) - 1)
+        self._lib.llama_memory_seq_rm(self._mem, slot.seq, common, -1)
+        del slot.tokens[common:]
+        slot.used = time.monotonic()
+        keep = {slot.seq}
+        pos = common
+        while pos < len(tokens):
+            chunk = tokens[pos : pos + self.n_batch]
+            end = pos + len(chunk)
+            flags = [False] * len(chunk)
+            if need_logits and end == len(tokens):
+                flags[-1] = True
+            try:
+                self._decode(chunk, range(pos, end), [[slot.seq]] * len(chunk), flags, keep)
+            except BaseException:
+                self._lib.llama_memory_seq_rm(self._mem, slot.seq, len(slot.tokens), -1)
+                raise
+            slot.tokens.extend(chunk)
+            pos = end
+        self.stats["prompt_tokens"] += len(tokens)
+        self.stats["cached_tokens"] += common
+        return slot, common
+
+    def _logits_row(self, index: int) -> np.ndarray:
+        ptr = self._lib.llama_get_logits_ith(self._ctx.ctx, index)
+        if not ptr:
+            raise EdgewiseError("llama.cpp returned no logits")
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    # ------------------------------------------------------------------ generation
+    def _grammar(self, schema: Any) -> Any:
+        compiled = compile_schema(schema)
+        sampler = self._grammars.get(compiled.gbnf)
+        if sampler is None:
+            sampler = self._lib.llama_sampler_init_grammar(
+                self._vocab, compiled.gbnf.encode("utf-8"), b"root"
+            )
+            if not sampler:
+                raise UnsupportedSchemaError("llama.cpp refused the grammar built from this schema")
+            self._grammars[compiled.gbnf] = sampler
+        return self._lib.llama_sampler_clone(sampler)
+
+    def _sampler(self, opts: GenerationOptions, schema: Any) -> Any:
+        lib = self._lib
+        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        try:
+            if opts.repeat_penalty != 1.0:
+                lib.llama_sampler_chain_add(
+                    chain, lib.llama_sampler_init_penalties(64, opts.repeat_penalty, 0.0, 0.0)
+                )
+            if schema is not None:
+                lib.llama_sampler_chain_add(chain, self._grammar(schema))
+            if opts.temperature == 0.0:
+                lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
+            else:
+                if opts.top_k > 0:
+                    lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_k(opts.top_k))
+                if opts.top_p < 1.0:
+                    lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(opts.top_p, 1))
+                lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(opts.temperature))
+                seed = opts.seed if opts.seed is not None else lib.LLAMA_DEFAULT_SEED
+                lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(seed))
+        except BaseException:
+            lib.llama_sampler_free(chain)
+            raise
+        return chain
+
+    def stream(
+        self,
+        prompt: Prompt,
+        options: GenerationOptions | dict[str, Any] | None = None,
+        *,
+        schema: Any = None,
+    ) -> Iterator[Chunk]:
+        """Yield text chunks as they are generated; the last chunk carries usage/timings."""
+        opts = GenerationOptions.parse(options)
+        check_prompt(prompt)
+        self._need_ctx()
+        tokens = self.prompt_tokens(prompt)
+        if schema is not None:
+            compile_schema(schema)  # unsupported schemas fail before any work
+        return self._stream(tokens, opts, schema)
+
+    def _stream(self, tokens: list[int], opts: GenerationOptions, schema: Any) -> Iterator[Chunk]:
+        lib = self._lib
+        with self._lock:
+            t0 = time.perf_counter()
+            slot, cached = self._eval_prefix(tokens, need_logits=True)
+            t1 = time.perf_counter()
+            sampler = self._sampler(opts, schema)
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            stops = StopMatcher(opts.stop)
+            budget = min(opts.max_tokens, self.n_ctx - len(tokens))
+            n_gen = 0
+            finish = "length"
+            try:
+                while n_gen < budget:
+                    tok = lib.llama_sampler_sample(sampler, self._ctx.ctx, -1)
+                    if lib.llama_vocab_is_eog(self._vocab, tok):
+                        finish = "stop"
+                        break
+                    n_gen += 1
+                    text = stops.feed(decoder.decode(self._piece_bytes(tok)))
+                    if text:
+                        yield Chunk(text=text)
+                    if stops.stopped:
+                        finish = "stop"
+                        break
+                    if n_gen >= budget:
+                        break
+                    pos = len(slot.tokens)
+                    self._decode([tok], [pos], [[slot.seq]], [True], {slot.seq})
+                    slot.tokens.append(tok)
+                    slot.used = time.monotonic()
+            finally:
+                lib.llama_sampler_free(sampler)
+            tail = stops.flush() + decoder.decode(b"", final=True) if not stops.stopped else ""
+            t2 = time.perf_counter()
+        yield Chunk(
+            text=tail,
+            finish_reason=finish,  # type: ignore[arg-type]
+            usage=Usage(prompt_tokens=len(tokens), completion_tokens=n_gen, cached_tokens=cached),
+            timings=Timings(prompt_ms=(t1 - t0) * 1000, decode_ms=(t2 - t1) * 1000),
+        )
+
+    def generate(
+        self,
+        prompt: Prompt,
+        options: GenerationOptions | dict[str, Any] | None = None,
+        *,
+        schema: Any = None,
+    ) -> Completion:
+        parts: list[str] = []
+        last: Chunk | None = None
+        for chunk in self.stream(prompt, options, schema=schema):
+            parts.append(chunk.text)
+            last = chunk
+        assert last is not None and last.usage is not None and last.timings is not None
+        return Completion(
+            text="".join(parts),
+            finish_reason=last.finish_reason or "length",
+            usage=last.usage,
+            timings=last.timings,
+            model=self.name,
+        )
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, prompt: Prompt, continuations: Sequence[str]) -> list[ContinuationScore]:
+        """Log-probabilities of each continuation right after ``prompt`` (evaluated once)."""
+        check_prompt(prompt)
+        return self.score_batch(prompt, [""], continuations)[0]
+
+    def score_batch(
+        self, prefix: Prompt, items: Sequence[str], continuations: Sequence[str]
+    ) -> list[list[ContinuationScore]]:
+        """Score ``continuations`` after ``prefix + item`` for every item.
+
+        The prefix is evaluated once (and stays cached for the next call); each item, and
+        each multi-token continuation, becomes a sequence that shares the prefix's KV cells,
+        and as many as fit are evaluated in one llama_decode call.
+        """
+        self._need_ctx()
+        if not continuations:
+            raise EdgewiseError("no continuations to score")
+        conts = [self.tokenize(c) for c in continuations]
+        for text, toks in zip(continuations, conts):
+            if not toks:
+                raise EdgewiseError(f"continuation {text!r} has no tokens")
+        prefix_tokens = self.prompt_tokens(prefix) if not isinstance(prefix, str) or prefix else []
+        item_tokens = [self._tokenize(t, add_bos=False, special=True) if t else [] for t in items]
+        with self._lock:
+            return self._score_batch(prefix_tokens, item_tokens, conts, continuations)
+
+    def _score_batch(
+        self,
+        prefix: list[int],
+        items: list[list[int]],
+        conts: list[list[int]],
+        texts: Sequence[str],
+    ) -> list[list[ContinuationScore]]:
+        multi = [k for k, c in enumerate(conts) if len(c) > 1]
+        # An item needs at least one token of its own; an empty item borrows the prefix's last.
+        if any(not it for it in items) and not prefix:
+            raise EdgewiseError("nothing to score after: prompt and item are both empty")
+        if prefix:
+            slot, _ = self._eval_prefix(prefix, need_logits=False)
+            slot_seq = slot.seq
+        else:
+            slot_seq, slot = -1, None
+        jobs: list[_Job] = []
+        for it in items:
+            share = len(prefix)
+            toks = list(it)
+            if not toks:
+                share -= 1
+                toks = [prefix[-1]]
+            jobs.append(_Job(share=share, tokens=toks, seqs=[], outputs=set()))
+        results: list[list[ContinuationScore]] = [[] for _ in items]
+        n_seqs_per_job = max(1, len(multi))
+        if n_seqs_per_job > len(self._scratch):
+            raise EdgewiseError(
+                f"at most {len(self._scratch)} multi-token continuations can be scored at once"
+            )
+        # Group jobs so each group's tokens fit a batch and its sequences fit the scratch ids.
+        group: list[_Job] = []
+        group_tokens = 0
+        for job in jobs:
+            size = len(job.tokens) + sum(len(conts[k]) - 1 for k in multi)
+            if group and (
+                group_tokens + size > self.n_batch
+                or (len(group) + 1) * n_seqs_per_job > len(self._scratch)
+            ):
+                self._run_group(group, slot_seq, conts, multi)
+                group, group_tokens = [], 0
+            group.append(job)
+            group_tokens += size
+        if group:
+            self._run_group(group, slot_seq, conts, multi)
+        for j, job in enumerate(jobs):
+            last = len(job.tokens) - 1
+            row0 = job.rows[last]
+            first_lp = log_softmax_at(row0, [c[0] for c in conts])
+            for k, c in enumerate(conts):
+                lps = [first_lp[k]]
+                if len(c) > 1:
+                    base = len(job.tokens) + sum(len(conts[m]) - 1 for m in multi[: multi.index(k)])
+                    for t in range(1, len(c)):
+                        lps += log_softmax_at(job.rows[base + t - 1], [c[t]])
+                results[j].append(
+                    ContinuationScore(text=texts[k], logprob=float(sum(lps)), token_logprobs=lps)
+                )
+        if slot is not None:
+            slot.used = time.monotonic()
+        return results
+
+    def _run_group(
+        self, group: list[_Job], slot_seq: int, conts: list[list[int]], multi: list[int]
+    ) -> None:
+        """Evaluate a group of jobs in shared-prefix scratch sequences; keep needed rows."""
+        lib = self._lib
+        free = list(self._scratch)
+        used: list[int] = []
+        flat_tok: list[int] = []
+        flat_pos: list[int] = []
+        flat_seq: list[list[int]] = []
+        flat_out: list[bool] = []
+        owners: list[tuple[_Job, int]] = []
+        try:
+            for job in group:
+                seqs = [free.pop() for _ in range(max(1, len(multi)))]
+                used.extend(seqs)
+                if slot_seq >= 0 and job.share > 0:
+                    for s in seqs:
+                        lib.llama_memory_seq_cp(self._mem, slot_seq, s, 0, job.share)
+                index = 0
+                for i, tok in enumerate(job.tokens):
+                    flat_tok.append(tok)
+                    flat_pos.append(job.share + i)
+                    flat_seq.append(seqs)
+                    out = i == len(job.tokens) - 1
+                    flat_out.append(out)
+                    if out:
+                        owners.append((job, index))
+                    index += 1
+                for n, k in enumerate(multi):
+                    c = conts[k]
+                    for t in range(len(c) - 1):
+                        flat_tok.append(c[t])
+                        flat_pos.append(job.share + len(job.tokens) + t)
+                        flat_seq.append([seqs[n]])
+                        flat_out.append(True)
+                        owners.append((job, index))
+                        index += 1
+            # Split into llama_decode calls of at most n_batch tokens; collect output rows.
+            start = 0
+            n_read = 0
+            keep = {slot_seq, *used}
+            while start < len(flat_tok):
+                end = min(start + self.n_batch, len(flat_tok))
+                self._decode(
+                    flat_tok[start:end],
+                    flat_pos[start:end],
+                    flat_seq[start:end],
+                    flat_out[start:end],
+                    keep,
+                )
+                for i in range(start, end):
+                    if flat_out[i]:
+                        job, idx = owners[n_read]
+                        n_read += 1
+                        # llama_get_logits_ith takes the token's index in the batch
+                        job.rows[idx] = self._logits_row(i - start).copy()
+                start = end
+        finally:
+            for s in used:
+                lib.llama_memory_seq_rm(self._mem, s, -1, -1)
+
+    # ------------------------------------------------------------------ embeddings
+    def _embedding_ctx(self) -> Any:
+        if self._embed_ctx is None:
+            from llama_cpp._internals import LlamaContext
+
+            lib = self._lib
+            n = min(self.n_ctx_train or 2048, 2048)
+            cparams = lib.llama_context_default_params()
+            cparams.n_ctx = n
+            cparams.n_batch = n
+            cparams.n_ubatch = n
+            cparams.n_seq_max = EMBED_SEQS
+            cparams.kv_unified = True
+            cparams.embeddings = True
+            cparams.n_threads = self.threads
+            cparams.n_threads_batch = self.threads
+            # Embedding models carry their pooling type; decoders get mean pooling.
+            pooling = self.info.pooling_type
+            cparams.pooling_type = (
+                lib.LLAMA_POOLING_TYPE_MEAN
+                if pooling in (None, 0)
+                else lib.LLAMA_POOLING_TYPE_UNSPECIFIED
+            )
+            cparams.no_perf = True
+            try:
+                self._embed_ctx = LlamaContext(model=self._model, params=cparams, verbose=False)
+            except ValueError as exc:
+                raise ModelLoadError(
+                    str(self.path), f"could not create an embedding context ({exc})"
+                ) from exc
+            self._embed_n = n
+            self._embed_batch = _Batch(lib, n, 1)
+            self._stack.callback(self._embed_batch.free)
+        return self._embed_ctx
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """L2-normalized pooled embeddings, one per text."""
+        with self._lock:
+            ctx = self._embedding_ctx()
+            lib = self._lib
+            mem = lib.llama_get_memory(ctx.ctx)
+            n_embd = self._model.n_embd()
+            toks = [self._tokenize(t, add_bos=self.add_bos, special=False) for t in texts]
+            for t in toks:
+                if len(t) > self._embed_n:
+                    raise ContextLengthExceededError(len(t), self._embed_n)
+            out: list[list[float]] = [[] for _ in texts]
+            i = 0
+            while i < len(toks):
+                group: list[int] = []
+                n_tok = 0
+                while (
+                    i < len(toks)
+                    and len(group) < EMBED_SEQS
+                    and n_tok + max(1, len(toks[i])) <= self._embed_n
+                ):
+                    group.append(i)
+                    n_tok += max(1, len(toks[i]))
+                    i += 1
+                flat_t: list[int] = []
+                flat_p: list[int] = []
+                flat_s: list[list[int]] = []
+                for s, idx in enumerate(group):
+                    t = toks[idx] or [
+                        self._model.token_bos() if self._model.token_bos() >= 0 else 0
+                    ]
+                    flat_t += t
+                    flat_p += range(len(t))
+                    flat_s += [[s]] * len(t)
+                self._embed_batch.fill(flat_t, flat_p, flat_s, [True] * len(flat_t))
+                if mem:
+                    lib.llama_memory_clear(mem, True)
+                model = self._model.model
+                if lib.llama_model_has_encoder(model) and not lib.llama_model_has_decoder(model):
+                    rc = lib.llama_encode(ctx.ctx, self._embed_batch.batch)
+                else:
+                    rc = lib.llama_decode(ctx.ctx, self._embed_batch.batch)
+                if rc != 0:
+                    raise EdgewiseError(f"llama.cpp failed to embed (code {rc})")
+                for s, idx in enumerate(group):
+                    ptr = lib.llama_get_embeddings_seq(ctx.ctx, s)
+                    if not ptr:
+                        raise EdgewiseError("llama.cpp returned no pooled embedding")
+                    vec = np.ctypeslib.as_array(ptr, shape=(n_embd,)).astype(np.float64)
+                    norm = float(np.linalg.norm(vec)) or 1.0
+                    out[idx] = (vec / norm).tolist()
+            return out

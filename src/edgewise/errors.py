@@ -1,0 +1,106 @@
+"""Exceptions raised by edgewise.
+
+Every error a user can cause derives from one root, so callers (the CLI, the server) can
+catch it once and turn it into a one-line message or a 4xx response::
+
+    EdgewiseError
+    ├── ModelNotFoundError          unknown model name or missing file
+    ├── ModelLoadError              a file that is not a loadable GGUF (bad magic, truncated, ...)
+    ├── ContextLengthExceededError  prompt longer than the context window
+    ├── InvalidOptionsError         unknown or out-of-range generation options
+    ├── UnsupportedSchemaError      a JSON Schema the grammar cannot express
+    ├── SchemaValidationError       output that did not validate after the re-asks
+    ├── CapabilityError             the engine cannot do this (e.g. chat on a base model)
+    ├── InputError                  empty prompt, undecodable input, bad files
+    └── MissingExtraError           an optional extra is not installed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class EdgewiseError(Exception):
+    """Root of all errors that edgewise raises for a user's input or environment."""
+
+
+class ModelNotFoundError(EdgewiseError):
+    """A model name that is neither in the catalog, nor registered, nor a path."""
+
+    def __init__(self, name: str, known: Sequence[str], hint: str | None = None) -> None:
+        self.name = name
+        self.known = list(known)
+        listing = ", ".join(self.known) if self.known else "(none)"
+        hint = hint or (
+            "run `edgewise models` to list them, or `edgewise models add PATH` "
+            "to register a GGUF file you already have"
+        )
+        super().__init__(f"unknown model {name!r}; known models: {listing}; {hint}")
+
+
+class ModelLoadError(EdgewiseError):
+    """A model file that exists but cannot be loaded."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot load model {path}: {reason}")
+
+
+class ContextLengthExceededError(EdgewiseError):
+    """The prompt does not fit in the context window."""
+
+    def __init__(self, tokens: int, n_ctx: int) -> None:
+        self.tokens = tokens
+        self.n_ctx = n_ctx
+        super().__init__(
+            f"prompt is {tokens} tokens but the context window holds {n_ctx}; "
+            "shorten the input or load the model with a larger n_ctx"
+        )
+
+
+class InvalidOptionsError(EdgewiseError):
+    """Generation options that are unknown or out of range."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        self.errors = errors or []
+        super().__init__(message)
+
+
+class UnsupportedSchemaError(EdgewiseError):
+    """A JSON Schema that constrained decoding cannot enforce."""
+
+    def __init__(self, message: str, path: str = "#") -> None:
+        self.path = path
+        super().__init__(f"unsupported JSON Schema at {path}: {message}")
+
+
+class SchemaValidationError(EdgewiseError):
+    """Model output that failed schema validation after all attempts."""
+
+    def __init__(self, errors: list[str], raw_text: str, attempts: int) -> None:
+        self.errors = errors
+        self.raw_text = raw_text
+        self.attempts = attempts
+        first = errors[0] if errors else "unknown error"
+        super().__init__(f"output did not validate after {attempts} attempt(s): {first}")
+
+
+class CapabilityError(EdgewiseError):
+    """The engine or model cannot perform the requested operation."""
+
+
+class InputError(EdgewiseError):
+    """Input that cannot be processed: empty, undecodable, malformed."""
+
+
+class MissingExtraError(EdgewiseError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, extra: str, package: str, feature: str) -> None:
+        self.extra = extra
+        self.package = package
+        super().__init__(
+            f"{feature} needs the {package!r} package: pip install 'edgewise[{extra}]'"
+        )

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own EDGEWISE_HOME."""
+    home = tmp_path / "edgewise-home"
+    monkeypatch.setenv("EDGEWISE_HOME", str(home))
+    monkeypatch.delenv("EDGEWISE_N_CTX", raising=False)
+    monkeypatch.delenv("EDGEWISE_THREADS", raising=False)
+    return home
+
+
+def _s(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack("<Q", len(data)) + data
+
+
+def write_gguf(
+    path: Path,
+    *,
+    tensors: list[tuple[str, tuple[int, ...], int]] | None = None,
+    metadata: dict[str, object] | None = None,
+    truncate: int | None = None,
+) -> Path:
+    """Write a small, valid GGUF v3 file (F32 tensors by default) for header tests."""
+    tensors = tensors if tensors is not None else [("w", (8, 4), 0)]
+    metadata = {"general.architecture": "llama", "general.name": "tiny", **(metadata or {})}
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata))
+    for key, value in metadata.items():
+        out += _s(key)
+        if isinstance(value, str):
+            out += struct.pack("<I", 8) + _s(value)
+        elif isinstance(value, int):
+            out += struct.pack("<IQ", 10, value)
+        else:
+            raise TypeError(value)
+    offset = 0
+    sizes = []
+    for name, shape, ggml_type in tensors:
+        n = 1
+        for d in shape:
+            n *= d
+        size = n * (4 if ggml_type == 0 else 2)
+        out += (
+            _s(name) + struct.pack("<I", len(shape)) + b"".join(struct.pack("<Q", d) for d in shape)
+        )
+        out += struct.pack("<IQ", ggml_type, offset)
+        sizes.append(size)
+        offset += size + (-size % 32)
+    out += b"\0" * (-len(out) % 32)
+    for size in sizes:
+        out += b"\1" * size + b"\0" * (-size % 32)
+    if truncate is not None:
+        out = out[:truncate]
+    path.write_bytes(out)
+    return path
+
+
+@pytest.fixture
+def gguf_writer():
+    return write_gguf

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import edgewise
+from edgewise import FakeEngine
+from edgewise.cli import run as run_cmd
+from edgewise.cli.main import cli
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    engine = FakeEngine()
+    monkeypatch.setattr(run_cmd, "_load", lambda model, n_ctx=None: engine)
+    return engine
+
+
+def test_version(runner):
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0 and edgewise.__version__ in result.output
+
+
+def test_models_lists_catalog_and_status(runner):
+    result = runner.invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["smollm2-135m"]["status"] == "bundled"
+    assert rows["llama3.2-1b"]["status"] == "-"
+    assert rows["qwen2.5-3b"]["commercial"] == "no"
+
+
+def test_models_info(runner):
+    result = runner.invoke(cli, ["models", "info", "qwen2.5-0.5b", "--json"])
+    data = json.loads(result.output)
+    assert data["license"] == "Apache-2.0" and data["context_length"] == 32768
+    assert data["files"][0]["source"].startswith("https://huggingface.co/Qwen/")
+
+
+def test_unknown_model_is_one_line_and_exit_1(runner):
+    result = runner.invoke(cli, ["models", "info", "nope"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: unknown model 'nope'")
+
+
+def test_models_add(runner, tmp_path, gguf_writer):
+    path = gguf_writer(tmp_path / "mine.gguf")
+    result = runner.invoke(cli, ["models", "add", str(path), "--name", "mine"])
+    assert result.exit_code == 0, result.output
+    listing = json.loads(runner.invoke(cli, ["models", "--json"]).output)
+    assert any(r["name"] == "mine" and r["status"] == "registered" for r in listing)
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"\0" * 100)
+    result = runner.invoke(cli, ["models", "add", str(bad)])
+    assert result.exit_code == 1 and "not a GGUF file" in result.output
+
+
+def test_run_streams_and_json(runner, fake):
+    fake.enqueue("Hello there", "Hi again")
+    result = runner.invoke(cli, ["run", "say hi", "--temperature", "0"])
+    assert result.exit_code == 0 and result.stdout == "Hello there\n"
+    result = runner.invoke(cli, ["run", "--json", "-"], input="from stdin")
+    data = json.loads(result.stdout)
+    assert data["text"] == "Hi again" and data["usage"]["completion_tokens"] == 2
+    assert "from stdin" in fake.calls[-1]["prompt"]
+    assert fake.calls[0]["options"].temperature == 0.0
+
+
+@pytest.mark.parametrize(
+    "args,needle,code",
+    [
+        (["run", "   "], "empty prompt", 1),
+        (["run", "x", "--temperature", "-2"], "temperature", 1),
+        (["run", "x", "--max-tokens", "0"], "max_tokens", 1),
+        (["run", "x", "--bogus"], "No such option", 2),
+        (["run", "x", "--schema", "/nonexistent.json"], "cannot read", 1),
+    ],
+)
+def test_run_bad_input(runner, fake, args, needle, code):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == code
+    assert needle in result.output
+    assert "Traceback" not in result.output
+
+
+def test_run_bad_model_file_no_traceback(runner, tmp_path):
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 10)
+    result = runner.invoke(cli, ["run", "-m", str(bad), "hi"])
+    assert result.exit_code == 1 and result.output.startswith("error: cannot load model")
+
+
+def test_chat_keeps_history(runner, fake):
+    fake.enqueue("Hi Ana!", "Your name is Ana.")
+    result = runner.invoke(cli, ["chat"], input="I am Ana\nWhat is my name?\n\n")
+    assert result.exit_code == 0
+    assert "Hi Ana!" in result.stdout and "Your name is Ana." in result.stdout
+    assert "I am Ana" in fake.calls[1]["prompt"] and "Hi Ana!" in fake.calls[1]["prompt"]

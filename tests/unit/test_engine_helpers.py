@@ -1,0 +1,63 @@
+import pytest
+
+from edgewise import FakeEngine, InvalidOptionsError, Message
+from edgewise.chat_template import render
+from edgewise.engines.base import StopMatcher
+from edgewise.errors import ContextLengthExceededError, InputError
+
+
+def _run(stops, pieces):
+    m = StopMatcher(stops)
+    out = ""
+    for p in pieces:
+        out += m.feed(p)
+        if m.stopped:
+            return out, True
+    return out + m.flush(), False
+
+
+def test_stop_matcher_across_pieces():
+    assert _run(["END"], ["hello E", "N", "D more"]) == ("hello ", True)
+    assert _run(["END"], ["hello E", "NOUGH"]) == ("hello ENOUGH", False)
+    assert _run(["\n\n", "###"], ["a\n", "b\n", "\nc"]) == ("a\nb", True)
+    assert _run([], ["x", "y"]) == ("xy", False)
+
+
+def test_template_rendering_and_errors():
+    tpl = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+    assert render(tpl, [Message(role="user", content="hi")]) == "<user>hi<assistant>"
+    bad = "{{ raise_exception('system messages are not supported') }}"
+    with pytest.raises(InputError, match="not supported"):
+        render(bad, [Message(role="system", content="x")])
+    assert render(None, [Message(role="user", content="hi")]) == "User: hi\nAssistant:"
+
+
+def test_fake_engine_scripts_and_records():
+    fake = FakeEngine().enqueue("one two three", {"a": 1})
+    c = fake.generate("prompt", {"max_tokens": 2})
+    assert c.text == "one two" and c.finish_reason == "length"
+    assert fake.generate([{"role": "user", "content": "x"}]).text == '{"a": 1}'
+    assert fake.calls[1]["prompt"].startswith("User: x")
+    assert fake.generate("p", {"stop": ["b"]}).text == "ok"
+
+
+def test_fake_engine_errors_like_a_real_one():
+    fake = FakeEngine(n_ctx=3)
+    with pytest.raises(ContextLengthExceededError):
+        fake.generate("one two three four")
+    with pytest.raises(InputError):
+        fake.generate("   ")
+    with pytest.raises(InvalidOptionsError):
+        fake.generate("x", {"bogus": 1})
+    with pytest.raises(InputError, match="message 0"):
+        fake.generate([{"role": "robot", "content": "x"}])
+
+
+def test_fake_scores_and_embeddings():
+    fake = FakeEngine(scorer=lambda text, c: -1.0 if c == "spam" and "WIN" in text else -5.0)
+    rows = fake.score_batch("Is it spam? ", ["WIN now", "hello"], ["spam", "ham"])
+    assert rows[0][0].logprob > rows[0][1].logprob
+    assert rows[1][0].logprob == rows[1][1].logprob
+    a, b, c = fake.embed(["the cat sat", "the cat sat down", "quarterly revenue"])
+    dot = lambda x, y: sum(i * j for i, j in zip(x, y))  # noqa: E731
+    assert dot(a, b) > dot(a, c)
