@@ -234,13 +234,12 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFInfo:
         alignment = int(metadata.get("general.alignment", 32) or 32)
         pos = fh.tell()
         data_offset = pos + (-pos % alignment)
-    expected: int | None = data_offset
-    for t in tensors:
-        nbytes = t.nbytes()
-        if nbytes is None:
-            expected = None
-            break
-        expected = max(expected, data_offset + t.offset + nbytes)
+    ends = [t.nbytes() for t in tensors]
+    expected: int | None = None
+    if None not in ends:  # an unknown tensor type: the size cannot be checked
+        expected = max(
+            [data_offset] + [data_offset + t.offset + (n or 0) for t, n in zip(tensors, ends)]
+        )
     info = GGUFInfo(p, version, metadata, tensors, data_offset, size, expected, lengths)
     if not tensors:
         raise ModelLoadError(str(p), "GGUF file holds no tensors")

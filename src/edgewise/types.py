@@ -75,7 +75,8 @@ class GenerationOptions(BaseModel):
                 msg = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
                 parts.append(f"{loc}: {msg}")
             raise InvalidOptionsError(
-                "invalid generation options: " + "; ".join(parts), errors=exc.errors()
+                "invalid generation options: " + "; ".join(parts),
+                errors=[dict(e) for e in exc.errors()],
             ) from None
 
 

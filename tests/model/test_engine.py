@@ -62,11 +62,20 @@ def test_prefix_is_reused_not_reevaluated(engine):
 def test_two_prefixes_in_alternation_stay_warm(engine):
     a = "Instructions A: answer in French. " * 15
     b = "Instructions B: answer in one word. " * 15
-    for i in range(2):
+    # A prefix is kept warm once it recurs; from the third round on both stay cached.
+    for i in range(3):
         ra = engine.generate(f"{a}\nQ{i}:", {"temperature": 0, "max_tokens": 2})
         rb = engine.generate(f"{b}\nQ{i}:", {"temperature": 0, "max_tokens": 2})
     assert ra.usage.cached_tokens >= ra.usage.prompt_tokens - 4
     assert rb.usage.cached_tokens >= rb.usage.prompt_tokens - 4
+
+
+def test_one_off_prompts_do_not_pile_up_in_the_cache(engine):
+    for i in range(6):
+        engine.generate(f"Unrelated prompt number {i}: " + "lorem ipsum " * 40, {"max_tokens": 1})
+    head = engine.tokenize("Unrelated prompt number")
+    kept = [s for s in engine._slots if s.tokens[: len(head)] == head]
+    assert len(kept) == 1  # only the latest one-off prompt; none was worth keeping
 
 
 def test_score_multi_token_continuations(engine):
@@ -95,9 +104,9 @@ def test_score_batch_matches_one_by_one(engine):
     for item, row in zip(items, batched):
         single = engine.score(prefix + item, labels)
         # llama.cpp is not batch-invariant: a different batch shape moves log-probs by a few
-        # hundredths; a row read from the wrong sequence would be off by nats.
+        # tenths; a row read from the wrong sequence would be off by nats.
         for a, b in zip(row, single):
-            assert a.logprob == pytest.approx(b.logprob, abs=0.25)
+            assert a.logprob == pytest.approx(b.logprob, abs=0.5)
         assert max(row, key=lambda s: s.logprob).text == max(single, key=lambda s: s.logprob).text
 
 

@@ -115,10 +115,10 @@ def info(name: str, as_json: bool) -> None:
         rec = registry.get(name.strip().lower())
         if rec is None:
             catalog.get(name)  # raises ModelNotFoundError listing known names
-        click.echo(json.dumps({"name": name.strip().lower(), **rec}, indent=2))
+        click.echo(json.dumps({"name": name.strip().lower(), **(rec or {})}, indent=2))
         return
     entry, quant = found
-    data = {
+    data: dict[str, Any] = {
         "id": entry.id,
         "family": entry.family,
         "parameters": entry.params,

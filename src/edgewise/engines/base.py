@@ -68,7 +68,7 @@ def as_messages(prompt: Sequence[Message] | Sequence[dict[str, str]]) -> list[Me
             out.append(m)
             continue
         try:
-            out.append(Message(**m))
+            out.append(Message.model_validate(m))
         except Exception as exc:  # pydantic ValidationError or TypeError
             raise InputError(f"message {i} is not a valid chat message: {exc}") from None
     return out

@@ -60,6 +60,8 @@ log = logging.getLogger("edgewise")
 DEFAULT_N_CTX = 4096
 DEFAULT_N_BATCH = 512
 CACHE_SLOTS = 4  # warm prompt prefixes kept in the KV cache
+MIN_REUSE = 32  # shared tokens that make a prefix worth keeping warm
+GHOSTS = 8  # token lists of recently evicted prompts, to notice recurring prefixes
 SCRATCH_SEQS = 60  # sequences for candidates / batch items sharing a prefix
 EMBED_SEQS = 32
 ENCODER_ARCHS = {
@@ -175,6 +177,7 @@ class _Slot:
     seq: int
     tokens: list[int] = field(default_factory=list)
     used: float = 0.0
+    hot: bool = False  # reused at least once: worth keeping warm
 
 
 @dataclass
@@ -315,6 +318,7 @@ class LlamaCppEngine:
             self._batch = _Batch(lib, self.n_batch, self.n_seq_max)
             self._stack.callback(self._batch.free)
         self._slots = [_Slot(seq=i) for i in range(CACHE_SLOTS)]
+        self._ghosts: list[list[int]] = []
         self._scratch = list(range(CACHE_SLOTS, self.n_seq_max))
         self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "decode_calls": 0}
 
@@ -430,34 +434,64 @@ class LlamaCppEngine:
         cold = [s for s in self._slots if s.seq not in keep and s.tokens]
         if not cold:
             return False
-        victim = min(cold, key=lambda s: s.used)
-        self._lib.llama_memory_seq_rm(self._mem, victim.seq, -1, -1)
-        victim.tokens = []
+        self._drop(min(cold, key=lambda s: (s.hot, s.used)))
         return True
 
+    @staticmethod
+    def _common(a: Sequence[int], b: Sequence[int]) -> int:
+        n, limit = 0, min(len(a), len(b))
+        while n < limit and a[n] == b[n]:
+            n += 1
+        return n
+
+    def _drop(self, slot: _Slot) -> None:
+        """Evict a slot's KV cells; remember its tokens as a ghost (evidence of reuse)."""
+        if slot.tokens:
+            self._ghosts.append(slot.tokens)
+            del self._ghosts[:-GHOSTS]
+        self._lib.llama_memory_seq_rm(self._mem, slot.seq, -1, -1)
+        slot.tokens, slot.hot = [], False
+
     def _slot_for(self, tokens: Sequence[int]) -> tuple[_Slot, int]:
-        best, best_n = None, -1
+        """Choose the slot for a prompt and how many of its tokens are already cached.
+
+        Every warm token costs attention time for every later token (all sequences share one
+        unified KV cache), so only prefixes that recur are kept: a slot becomes "hot" when a
+        later prompt reuses at least MIN_REUSE of its tokens, or when a new prompt matches a
+        recently evicted one. Slots that were never reused are evicted when another is needed.
+        """
+        best = max(self._slots, key=lambda s: (self._common(s.tokens, tokens), s.used))
+        n = self._common(best.tokens, tokens)
+        if n >= MIN_REUSE:
+            best.hot = True
+        if best.tokens and (n == len(best.tokens) or 2 * n >= len(best.tokens)):
+            return best, n  # the prompt extends this slot, or mostly shares it
+        # A short overlap must not destroy another warm prefix: take an empty or cold slot,
+        # copying the shared part into it (free in a unified KV cache).
         for slot in self._slots:
-            n = 0
-            limit = min(len(slot.tokens), len(tokens))
-            st = slot.tokens
-            while n < limit and st[n] == tokens[n]:
-                n += 1
-            if n > best_n or (n == best_n and best is not None and slot.used < best.used):
-                best, best_n = slot, n
-        assert best is not None
-        if best_n >= len(best.tokens) or best_n * 2 >= len(best.tokens):
-            return best, best_n  # the prompt extends this slot, or mostly shares it
-        # A short overlap must not destroy another warm prefix: take an empty or the least
-        # recently used slot, and copy the shared part into it (free in a unified KV cache).
-        others = [s for s in self._slots if s is not best]
-        empty = [s for s in others if not s.tokens]
-        target = empty[0] if empty else min(others, key=lambda s: s.used)
-        self._lib.llama_memory_seq_rm(self._mem, target.seq, -1, -1)
-        if best_n > 0:
-            self._lib.llama_memory_seq_cp(self._mem, best.seq, target.seq, 0, best_n)
-        target.tokens = best.tokens[:best_n]
-        return target, best_n
+            if slot is not best and not slot.hot:
+                self._drop(slot)
+        if not best.hot:
+            target = best
+            n = 0 if not best.tokens else n
+        else:
+            others = [s for s in self._slots if s is not best]
+            target = min(others, key=lambda s: (bool(s.tokens), s.used))
+            self._drop(target)
+            if n > 0:
+                self._lib.llama_memory_seq_cp(self._mem, best.seq, target.seq, 0, n)
+                target.tokens = best.tokens[:n]
+        if target is best and n < len(best.tokens):
+            self._ghosts.append(best.tokens[:])
+            del self._ghosts[:-GHOSTS]
+        target.hot = any(self._common(g, tokens) >= MIN_REUSE for g in self._ghosts)
+        # Hot slots other than the target may hold at most half the context.
+        warm = sorted(
+            (s for s in self._slots if s is not target and s.tokens), key=lambda s: s.used
+        )
+        while warm and sum(len(s.tokens) for s in warm) > self.n_ctx // 2:
+            self._drop(warm.pop(0))
+        return target, n
 
     def _eval_prefix(self, tokens: list[int], *, need_logits: bool) -> tuple[_Slot, int]:
         """Bring a slot to hold exactly ``tokens``; evaluate only what is not cached.

@@ -1,0 +1,60 @@
+"""Shared helpers for the side-by-side benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument(
+        "--model", default="smollm2-135m", help="catalog name, registered name or GGUF path"
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="threads for both sides (default: physical cores)"
+    )
+    p.add_argument("--repeats", type=int, default=5)
+    return p
+
+
+def plain_llama(path: str, threads: int, n_ctx: int = 4096) -> Any:
+    """A plain llama_cpp.Llama with the same weight-buffer setting edgewise uses on this CPU."""
+    import llama_cpp
+    import llama_cpp.llama_cpp as capi
+
+    from edgewise.engines.llamacpp import extra_buffers_safe
+
+    extra = extra_buffers_safe()
+    default = capi.llama_model_default_params
+
+    def params() -> Any:
+        p = default()
+        p.use_extra_bufts = extra
+        return p
+
+    capi.llama_model_default_params = params  # Llama() reads it through the C-API module
+    try:
+        return llama_cpp.Llama(
+            path,
+            n_ctx=n_ctx,
+            n_batch=512,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+    finally:
+        capi.llama_model_default_params = default
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
