@@ -102,3 +102,13 @@ def test_chat_keeps_history(runner, fake):
     assert result.exit_code == 0
     assert "Hi Ana!" in result.stdout and "Your name is Ana." in result.stdout
     assert "I am Ana" in fake.calls[1]["prompt"] and "Hi Ana!" in fake.calls[1]["prompt"]
+
+
+def test_chat_drops_oldest_turns_when_the_context_is_full(runner, monkeypatch):
+    engine = FakeEngine(n_ctx=12)
+    engine.enqueue("one two three", "four five six", "seven")
+    monkeypatch.setattr(run_cmd, "_load", lambda model, n_ctx=None: engine)
+    result = runner.invoke(cli, ["chat"], input="alpha beta\ngamma delta\nepsilon\n\n")
+    assert result.exit_code == 0, result.output
+    assert "oldest turn dropped" in result.stderr
+    assert "alpha" not in engine.calls[-1]["prompt"] and "epsilon" in engine.calls[-1]["prompt"]

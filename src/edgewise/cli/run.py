@@ -16,7 +16,7 @@ from edgewise.cli.common import (
     read_text_arg,
     status,
 )
-from edgewise.errors import InputError
+from edgewise.errors import ContextLengthExceededError, InputError
 from edgewise.types import Chunk, Message
 
 
@@ -148,7 +148,18 @@ def chat(model: str | None, system: str | None, n_ctx: int | None, **kw: Any) ->
             history.append(Message(role="user", content=line.rstrip("\n")))
             stop = list(opts.stop) + ([] if engine.chat_mode else ["\nUser:"])
             reply: list[str] = []
-            for chunk in engine.stream(history, opts.model_copy(update={"stop": stop})):
+            while True:
+                try:
+                    chunks = engine.stream(history, opts.model_copy(update={"stop": stop}))
+                    break
+                except ContextLengthExceededError:
+                    # forget the oldest exchange (keeping the system prompt) and try again
+                    first = 1 if system else 0
+                    if len(history) - first <= 1:
+                        raise
+                    del history[first : first + 2]
+                    status("(conversation too long for the context window: oldest turn dropped)")
+            for chunk in chunks:
                 sys.stdout.write(chunk.text)
                 sys.stdout.flush()
                 reply.append(chunk.text)

@@ -582,6 +582,8 @@ class LlamaCppEngine:
         check_prompt(prompt)
         self._need_ctx()
         tokens = self.prompt_tokens(prompt)
+        if len(tokens) >= self.n_ctx:
+            raise ContextLengthExceededError(len(tokens), self.n_ctx)
         if schema is not None:
             compile_schema(schema)  # unsupported schemas fail before any work
         return self._stream(tokens, opts, schema)
