@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from edgewise.errors import InputError
-from edgewise.types import Chunk, Completion, ContinuationScore, GenerationOptions, Message
+from edgewise.errors import EdgewiseError, InputError
+from edgewise.types import (
+    Chunk,
+    Completion,
+    ContinuationScore,
+    GenerationOptions,
+    Message,
+    Timings,
+)
 
 Prompt = str | Sequence[Message] | Sequence[dict[str, str]]
 
@@ -80,6 +87,24 @@ def check_prompt(prompt: Prompt) -> None:
             raise InputError("empty prompt: give some text to complete")
     elif not prompt:
         raise InputError("no messages to send")
+
+
+def collect(chunks: Iterator[Chunk], model: str) -> Completion:
+    """Join a stream of chunks into one Completion (usage and timings from the last)."""
+    parts: list[str] = []
+    last: Chunk | None = None
+    for chunk in chunks:
+        parts.append(chunk.text)
+        last = chunk
+    if last is None or last.usage is None:
+        raise EdgewiseError("the engine ended the stream without a final chunk")
+    return Completion(
+        text="".join(parts),
+        finish_reason=last.finish_reason or "length",
+        usage=last.usage,
+        timings=last.timings or Timings(),
+        model=model,
+    )
 
 
 class StopMatcher:

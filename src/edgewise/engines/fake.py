@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from edgewise import chat_template
-from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt
+from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt, collect
 from edgewise.errors import ContextLengthExceededError, EdgewiseError
 from edgewise.structured import compile_schema
 from edgewise.types import (
@@ -138,18 +138,7 @@ class FakeEngine:
         *,
         schema: Any = None,
     ) -> Completion:
-        parts, last = [], None
-        for chunk in self.stream(prompt, options, schema=schema):
-            parts.append(chunk.text)
-            last = chunk
-        assert last is not None and last.usage is not None
-        return Completion(
-            text="".join(parts),
-            finish_reason=last.finish_reason or "stop",
-            usage=last.usage,
-            timings=last.timings or Timings(),
-            model=self.name,
-        )
+        return collect(self.stream(prompt, options, schema=schema), self.name)
 
     # scoring ----------------------------------------------------------------------------
     def score(self, prompt: Prompt, continuations: Sequence[str]) -> list[ContinuationScore]:

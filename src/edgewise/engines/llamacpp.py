@@ -35,7 +35,7 @@ import numpy as np
 from edgewise import chat_template
 from edgewise.catalog import ModelEntry, resolve
 from edgewise.config import Settings
-from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt
+from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt, collect
 from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
@@ -637,19 +637,7 @@ class LlamaCppEngine:
         *,
         schema: Any = None,
     ) -> Completion:
-        parts: list[str] = []
-        last: Chunk | None = None
-        for chunk in self.stream(prompt, options, schema=schema):
-            parts.append(chunk.text)
-            last = chunk
-        assert last is not None and last.usage is not None and last.timings is not None
-        return Completion(
-            text="".join(parts),
-            finish_reason=last.finish_reason or "length",
-            usage=last.usage,
-            timings=last.timings,
-            model=self.name,
-        )
+        return collect(self.stream(prompt, options, schema=schema), self.name)
 
     # ------------------------------------------------------------------ scoring
     def score(self, prompt: Prompt, continuations: Sequence[str]) -> list[ContinuationScore]:
