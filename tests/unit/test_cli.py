@@ -112,3 +112,8 @@ def test_chat_drops_oldest_turns_when_the_context_is_full(runner, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "oldest turn dropped" in result.stderr
     assert "alpha" not in engine.calls[-1]["prompt"] and "epsilon" in engine.calls[-1]["prompt"]
+
+
+def test_bad_context_size_is_a_usage_error(runner, fake):
+    result = runner.invoke(cli, ["run", "--n-ctx", "-5", "hi"])
+    assert result.exit_code == 2 and "n-ctx" in result.output

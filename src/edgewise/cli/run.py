@@ -43,7 +43,9 @@ def _load(model: str | None, n_ctx: int | None = None) -> Any:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object: text, usage, timings."
 )
-@click.option("--n-ctx", type=int, default=None, help="Context window in tokens.")
+@click.option(
+    "--n-ctx", type=click.IntRange(min=16), default=None, help="Context window in tokens."
+)
 @click.argument("prompt")
 def run(
     model: str | None,
@@ -123,7 +125,9 @@ def run(
 @model_option
 @generation_options
 @click.option("--system", "-s", default=None, help="System prompt.")
-@click.option("--n-ctx", type=int, default=None, help="Context window in tokens.")
+@click.option(
+    "--n-ctx", type=click.IntRange(min=16), default=None, help="Context window in tokens."
+)
 def chat(model: str | None, system: str | None, n_ctx: int | None, **kw: Any) -> None:
     """Chat interactively; an empty line or Ctrl-D ends, /reset forgets the conversation."""
     opts = build_options(kw)
@@ -139,7 +143,10 @@ def chat(model: str | None, system: str | None, n_ctx: int | None, **kw: Any) ->
         while True:
             if interactive:
                 click.echo("> ", nl=False, err=True)
-            line = sys.stdin.readline()
+            try:
+                line = sys.stdin.readline()
+            except UnicodeDecodeError as exc:
+                raise InputError(f"input is not UTF-8 text ({exc.reason})") from None
             if not line or not line.strip():
                 break
             if line.strip() == "/reset":
