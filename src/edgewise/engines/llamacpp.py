@@ -143,13 +143,16 @@ def extra_buffers_safe() -> bool:
 
     libs = sorted(Path(llama_cpp.__file__).parent.glob("lib/libggml-cpu*.so*"))
     lib = next((p for p in libs if not p.is_symlink()), None)
-    if lib is None or b"ggml_backend_amx" not in lib.read_bytes():
+    if lib is None:
         return True
     st = lib.stat()
     key = hashlib.sha256(f"{lib}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
     verdict = Path(tempfile.gettempdir()) / f"edgewise-extra-buffers-{key}"
-    if verdict.exists():
+    if verdict.exists():  # checked before reading the library: this runs on every load
         return verdict.read_text().strip() == "ok"
+    if b"ggml_backend_amx" not in lib.read_bytes():
+        verdict.write_text("ok")
+        return True
     from edgewise.bundled import smollm2_path
 
     try:
