@@ -11,9 +11,13 @@ from edgewise.errors import (
     MissingExtraError,
     ModelLoadError,
     ModelNotFoundError,
+    PartialFailure,
     SchemaValidationError,
     UnsupportedSchemaError,
 )
+from edgewise.tasks.classify import Classification, Classifier, classify, classify_many
+from edgewise.tasks.route import Router
+from edgewise.tasks.triage import triage
 from edgewise.types import (
     Chunk,
     Completion,
@@ -30,6 +34,8 @@ __all__ = [
     "CATALOG",
     "DEFAULT_MODEL",
     "CapabilityError",
+    "Classification",
+    "Classifier",
     "Chunk",
     "Completion",
     "ContextLengthExceededError",
@@ -41,15 +47,20 @@ __all__ = [
     "InputError",
     "InvalidOptionsError",
     "Message",
+    "Router",
     "MissingExtraError",
     "ModelEntry",
     "ModelLoadError",
     "ModelNotFoundError",
+    "PartialFailure",
     "SchemaValidationError",
     "Timings",
     "UnsupportedSchemaError",
     "Usage",
     "__version__",
+    "classify",
+    "classify_many",
     "load",
     "resolve",
+    "triage",
 ]

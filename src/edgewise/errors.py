@@ -12,6 +12,7 @@ catch it once and turn it into a one-line message or a 4xx response::
     ├── SchemaValidationError       output that did not validate after the re-asks
     ├── CapabilityError             the engine cannot do this (e.g. chat on a base model)
     ├── InputError                  empty prompt, undecodable input, bad files
+    ├── PartialFailure              a batch finished but some records were skipped (exit 3)
     └── MissingExtraError           an optional extra is not installed
 """
 
@@ -23,6 +24,18 @@ from typing import Any
 
 class EdgewiseError(Exception):
     """Root of all errors that edgewise raises for a user's input or environment."""
+
+    exit_code = 1  # the CLI's exit status for this error
+
+
+class PartialFailure(EdgewiseError):
+    """A batch finished, but some records could not be processed (each one says why)."""
+
+    exit_code = 3
+
+    def __init__(self, failed: int, total: int, what: str = "items") -> None:
+        self.failed, self.total = failed, total
+        super().__init__(f"{failed} of {total} {what} could not be processed (see their error)")
 
 
 class ModelNotFoundError(EdgewiseError):

@@ -26,7 +26,7 @@ class EdgewiseGroup(click.Group):
             if os.environ.get("EDGEWISE_RAISE_ERRORS") == "1":
                 raise
             click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
+            ctx.exit(exc.exit_code)
         except BrokenPipeError:
             # the reader went away (e.g. `| head`); not an error worth a traceback
             sys.stderr.close()
@@ -43,11 +43,14 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgewise.cli import models, run
+    from edgewise.cli import models, run, tasks
 
     cli.add_command(run.run)
     cli.add_command(run.chat)
     cli.add_command(models.models)
+    cli.add_command(tasks.classify)
+    cli.add_command(tasks.route)
+    cli.add_command(tasks.triage)
 
 
 _register()

@@ -61,6 +61,7 @@ class FakeEngine:
         self.default_response = default_response
         self.calls: list[dict[str, Any]] = []
         self.closed = False
+        self._words: dict[int, str] = {}
 
     def enqueue(self, *responses: str | dict[str, Any]) -> FakeEngine:
         for r in responses:
@@ -68,9 +69,20 @@ class FakeEngine:
         return self
 
     # text -------------------------------------------------------------------------------
-    def tokenize(self, text: str) -> list[int]:
-        """One token per whitespace-separated word (and per punctuation run)."""
-        return [int(hashlib.md5(w.encode()).hexdigest()[:6], 16) for w in text.split()]
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        """One token per whitespace-separated word."""
+        out = []
+        for word in text.split():
+            tok = int(hashlib.md5(word.encode()).hexdigest()[:6], 16)
+            self._words[tok] = word
+            out.append(tok)
+        return out
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return " ".join(self._words.get(t, "?") for t in tokens)
+
+    def prompt_tokens(self, prompt: Prompt, *, rendered: bool = False) -> list[int]:
+        return self.tokenize(self._text(prompt))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
@@ -146,19 +158,26 @@ class FakeEngine:
         return self.score_batch(prompt, [""], continuations)[0]
 
     def score_batch(
-        self, prefix: Prompt, items: Sequence[str], continuations: Sequence[str]
+        self,
+        prefix: Prompt | Sequence[int],
+        items: Sequence[str | Sequence[int]],
+        continuations: Sequence[str],
     ) -> list[list[ContinuationScore]]:
-        base = self._text(prefix) if (not isinstance(prefix, str) or prefix) else ""
+        if prefix and not isinstance(prefix, str) and isinstance(prefix[0], int):
+            base = self.detokenize(prefix) + " "  # type: ignore[arg-type]
+        else:
+            base = self._text(prefix) if (not isinstance(prefix, str) or prefix) else ""  # type: ignore[arg-type]
+        texts = [it if isinstance(it, str) else self.detokenize(it) for it in items]
         self.calls.append(
             {
                 "op": "score",
                 "prefix": base,
-                "items": list(items),
+                "items": texts,
                 "continuations": list(continuations),
             }
         )
         out = []
-        for item in items:
+        for item in texts:
             text = base + item
             row = []
             for c in continuations:

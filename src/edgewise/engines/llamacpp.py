@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -168,6 +169,73 @@ def extra_buffers_safe() -> bool:
     return ok
 
 
+class _BuftOverride(ctypes.Structure):
+    _fields_ = [("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p)]
+
+
+def _repack_buffer_type() -> int | None:
+    """llama.cpp's CPU_REPACK weight buffer type, looked up through ggml's registry."""
+    try:
+        from llama_cpp._ggml import libggml as g
+    except Exception:  # pragma: no cover - a build without the ggml bindings
+        return None
+    vp = ctypes.c_void_p
+    g.ggml_backend_dev_by_type.restype, g.ggml_backend_dev_by_type.argtypes = vp, [ctypes.c_int]
+    g.ggml_backend_dev_backend_reg.restype, g.ggml_backend_dev_backend_reg.argtypes = vp, [vp]
+    g.ggml_backend_reg_get_proc_address.restype = vp
+    g.ggml_backend_reg_get_proc_address.argtypes = [vp, ctypes.c_char_p]
+    g.ggml_backend_buft_name.restype, g.ggml_backend_buft_name.argtypes = ctypes.c_char_p, [vp]
+    dev = g.ggml_backend_dev_by_type(0)  # GGML_BACKEND_DEVICE_TYPE_CPU
+    if not dev:
+        return None
+    fn = g.ggml_backend_reg_get_proc_address(
+        g.ggml_backend_dev_backend_reg(dev), b"ggml_backend_dev_get_extra_bufts"
+    )
+    if not fn:
+        return None
+    bufts = ctypes.CFUNCTYPE(ctypes.POINTER(vp), vp)(fn)(dev)
+    i = 0
+    while bufts and bufts[i]:
+        if g.ggml_backend_buft_name(bufts[i]) == b"CPU_REPACK":
+            return int(bufts[i])
+        i += 1
+    return None
+
+
+def repack_overrides(info: GGUFInfo) -> Any:
+    """Tensor overrides that put Q4_0 matrices in llama.cpp's repacked (AVX2) layout.
+
+    Used when the extra buffers as a whole must stay off (see ``extra_buffers_safe``): the
+    AMX buffer would crash, but the repacked Q4_0 kernels are safe and about 2.5x faster on
+    prompts here than the plain layout. Only tensors the repacker accepts are named (Q4_0,
+    2-D, rows a multiple of 8, inside a block), so no tensor is left without a kernel.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+    if " avx2" not in flags:
+        return None
+    names = [
+        t.name
+        for t in info.tensors
+        if t.ggml_type == 2
+        and len(t.shape) == 2
+        and t.shape[1] % 8 == 0
+        and t.name.startswith("blk.")
+    ]
+    if not names:
+        return None
+    buft = _repack_buffer_type()
+    if buft is None:
+        return None
+    pattern = "^(" + "|".join(re.escape(n) for n in names) + ")$"
+    arr = (_BuftOverride * 2)()
+    arr[0].pattern = pattern.encode()
+    arr[0].buft = buft
+    return arr
+
+
 def log_softmax_at(row: np.ndarray, ids: Sequence[int]) -> list[float]:
     """log P(id) for each id under the distribution of one logits row."""
     m = float(row.max())
@@ -263,6 +331,9 @@ class LlamaCppEngine:
         mparams = lib.llama_model_default_params()
         mparams.use_mmap = True
         mparams.use_extra_bufts = extra_buffers_safe()
+        self._overrides = None if mparams.use_extra_bufts else repack_overrides(self.info)
+        if self._overrides is not None:
+            mparams.tensor_buft_overrides = ctypes.addressof(self._overrides)
         try:
             self._model = LlamaModel(path_model=str(self.path), params=mparams, verbose=False)
         except ValueError as exc:
@@ -374,9 +445,9 @@ class LlamaCppEngine:
             n = self._lib.llama_tokenize(self._vocab, data, len(data), arr, size, add_bos, special)
         return list(arr[:n])
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokens of ``text`` as a continuation (no BOS, special tokens not parsed)."""
-        return self._tokenize(text, add_bos=False, special=False)
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        """Tokens of ``text`` as a continuation (no BOS; special tokens parsed only if asked)."""
+        return self._tokenize(text, add_bos=False, special=special)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
@@ -393,11 +464,15 @@ class LlamaCppEngine:
             add_generation_prompt=add_generation_prompt,
         )
 
-    def prompt_tokens(self, prompt: Prompt) -> list[int]:
-        """Tokens the model sees for ``prompt`` (a raw string, or messages rendered)."""
-        if isinstance(prompt, str):
+    def prompt_tokens(self, prompt: Prompt, *, rendered: bool = False) -> list[int]:
+        """Tokens the model sees for ``prompt`` (a raw string, or messages rendered).
+
+        ``rendered=True`` marks a string that is already chat-template output (or a piece of
+        it that starts the prompt): its special tokens are parsed and BOS is not doubled.
+        """
+        if isinstance(prompt, str) and not rendered:
             return self._tokenize(prompt, add_bos=self.add_bos, special=False)
-        text = self.render(as_messages(prompt))
+        text = prompt if isinstance(prompt, str) else self.render(as_messages(prompt))
         add_bos = self.add_bos and not (self._bos_text and text.startswith(self._bos_text))
         return self._tokenize(text, add_bos=add_bos, special=True)
 
@@ -649,9 +724,15 @@ class LlamaCppEngine:
         return self.score_batch(prompt, [""], continuations)[0]
 
     def score_batch(
-        self, prefix: Prompt, items: Sequence[str], continuations: Sequence[str]
+        self,
+        prefix: Prompt | Sequence[int],
+        items: Sequence[str | Sequence[int]],
+        continuations: Sequence[str],
     ) -> list[list[ContinuationScore]]:
         """Score ``continuations`` after ``prefix + item`` for every item.
+
+        ``prefix`` and each item may be given as token ids (from ``prompt_tokens`` and
+        ``tokenize``), which lets a caller keep user text from being parsed as special tokens.
 
         The prefix is evaluated once (and stays cached for the next call); each item, and
         each multi-token continuation, becomes a sequence that shares the prefix's KV cells,
@@ -664,8 +745,18 @@ class LlamaCppEngine:
         for text, toks in zip(continuations, conts):
             if not toks:
                 raise EdgewiseError(f"continuation {text!r} has no tokens")
-        prefix_tokens = self.prompt_tokens(prefix) if not isinstance(prefix, str) or prefix else []
-        item_tokens = [self._tokenize(t, add_bos=False, special=True) if t else [] for t in items]
+        if isinstance(prefix, str):
+            prefix_tokens = self.prompt_tokens(prefix) if prefix else []
+        elif prefix and isinstance(prefix[0], int):
+            prefix_tokens = [int(t) for t in prefix]  # type: ignore[arg-type]
+        else:
+            prefix_tokens = self.prompt_tokens(prefix) if prefix else []  # type: ignore[arg-type]
+        item_tokens = [
+            (self._tokenize(t, add_bos=False, special=True) if t else [])
+            if isinstance(t, str)
+            else [int(x) for x in t]
+            for t in items
+        ]
         with self._lock:
             return self._score_batch(prefix_tokens, item_tokens, conts, continuations)
 

@@ -1,0 +1,136 @@
+"""Task input and output for the CLI: items from an argument, a file, stdin or JSONL; results
+as JSONL written atomically; a progress line on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from edgewise.cli.common import read_file_text, read_text_arg
+from edgewise.errors import InputError
+
+
+class Item:
+    """One input record: an id and its text (or the reason it has none)."""
+
+    __slots__ = ("id", "text", "error", "record")
+
+    def __init__(
+        self, id: str, text: str, error: str | None = None, record: dict[str, Any] | None = None
+    ):
+        self.id, self.text, self.error, self.record = id, text, error, record or {}
+
+
+def read_items(text: str | None, input_path: str | None, field: str) -> list[Item]:
+    """Items from TEXT (or '-' for stdin) or from --input (JSONL records or one text file)."""
+    if text is not None and input_path is not None:
+        raise InputError("give either TEXT or --input, not both")
+    if input_path is None:
+        if text is None:
+            raise InputError("give a TEXT argument, '-' for standard input, or --input FILE")
+        return [Item("1", read_text_arg(text))]
+    path = Path(input_path)
+    if path.suffix.lower() != ".jsonl":
+        return [Item(path.stem, read_file_text(input_path))]
+    items: list[Item] = []
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    with fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError) as exc:
+                items.append(Item(f"line-{n}", "", f"line {n}: invalid JSON ({exc})"))
+                continue
+            item_id = str(obj.get("id", n))
+            value = obj.get(field)
+            if not isinstance(value, str):
+                items.append(Item(item_id, "", f"line {n}: no string field {field!r}", obj))
+            else:
+                items.append(Item(item_id, value, None, obj))
+    if not items:
+        raise InputError(f"{path}: no records")
+    return items
+
+
+class JsonlSink:
+    """JSONL results to stdout, or to a file that appears only when complete (atomic)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+        self._tmp: str | None = None
+        self._fh: IO[str]
+        if self.path is None:
+            self._fh = sys.stdout
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            self._fh = os.fdopen(fd, "w", encoding="utf-8")
+
+    def write(self, obj: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        if self.path is None:
+            self._fh.flush()
+
+    def __enter__(self) -> JsonlSink:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if self.path is None:
+            return
+        self._fh.close()
+        assert self._tmp is not None
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        else:
+            Path(self._tmp).unlink(missing_ok=True)
+
+
+class ProgressLine:
+    """``done/total, items/s, ETA`` on stderr, redrawn in place; only on a terminal."""
+
+    def __init__(self, label: str, *, min_items: int = 4) -> None:
+        self.label = label
+        self.min_items = min_items
+        self.start = time.perf_counter()
+        self.enabled = sys.stderr.isatty()
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total < self.min_items:
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        width = 24
+        filled = int(width * done / max(total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        click.echo(
+            f"\r{self.label} [{bar}] {done}/{total}  {rate:.1f} items/s  ETA {eta:.0f}s ",
+            err=True,
+            nl=False,
+        )
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            click.echo("", err=True)
+
+
+def iter_chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,338 @@
+"""``edgewise classify``, ``route`` and ``triage``: shells over edgewise.tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgewise.cli.common import model_option, read_file_text
+from edgewise.cli.io import JsonlSink, ProgressLine, read_items
+from edgewise.errors import InputError, PartialFailure
+
+
+def _engine(model: str | None) -> Any:
+    from edgewise.engines import load
+
+    return load(model)
+
+
+def _descriptions(path: str | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(read_file_text(path))
+    except ValueError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise InputError(f"{path}: expected a JSON object mapping each label to a description")
+    return data
+
+
+def _examples(path: str | None) -> list[dict[str, Any]] | None:
+    if path is None:
+        return None
+    out = []
+    for n, line in enumerate(read_file_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise InputError(f"{path} line {n}: invalid JSON ({exc})") from None
+        if not isinstance(obj, dict) or not {"text", "label"} <= obj.keys():
+            raise InputError(f"{path} line {n}: an example needs 'text' and 'label'")
+        out.append(obj)
+    return out
+
+
+def _finish(failed: int, total: int, what: str) -> None:
+    if failed:
+        raise PartialFailure(failed, total, what)
+
+
+input_options = [
+    click.option(
+        "--input",
+        "-i",
+        "input_path",
+        default=None,
+        metavar="FILE",
+        help="A .jsonl file of records (see --field) or a text file (one item).",
+    ),
+    click.option(
+        "--field", default="text", show_default=True, help="The JSONL field holding the text."
+    ),
+    click.option(
+        "--jsonl",
+        "jsonl_out",
+        default=None,
+        metavar="OUT",
+        help="Write results as JSONL to OUT (written atomically); default stdout.",
+    ),
+]
+
+
+def with_input_options(f: Any) -> Any:
+    for opt in reversed(input_options):
+        f = opt(f)
+    return f
+
+
+@click.command()
+@model_option
+@click.option("--labels", "-l", required=True, help="Comma-separated labels, e.g. spam,ham.")
+@click.option(
+    "--descriptions",
+    "descriptions_file",
+    default=None,
+    metavar="FILE.json",
+    help="JSON object: label -> description.",
+)
+@click.option(
+    "--examples",
+    "examples_file",
+    default=None,
+    metavar="FILE.jsonl",
+    help="Few-shot examples, one {text, label} object per line.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Abstain when the top probability is below this.",
+)
+@click.option(
+    "--max-input-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Token budget for each item's text (longer text is cut).",
+)
+@click.option("--multi-label", is_flag=True, help="Any number of labels per item.")
+@click.option("--no-calibration", is_flag=True, help="Use raw label scores.")
+@with_input_options
+@click.argument("text", required=False)
+def classify(
+    model: str | None,
+    labels: str,
+    descriptions_file: str | None,
+    examples_file: str | None,
+    threshold: float | None,
+    max_input_tokens: int | None,
+    multi_label: bool,
+    no_calibration: bool,
+    input_path: str | None,
+    field: str,
+    jsonl_out: str | None,
+    text: str | None,
+) -> None:
+    """Classify TEXT ('-' for stdin) or every record of --input into one of --labels."""
+    from edgewise.tasks.classify import Classifier
+
+    items = read_items(text, input_path, field)
+    classifier = Classifier(
+        _engine(model),
+        [p.strip() for p in labels.split(",")],
+        descriptions=_descriptions(descriptions_file),
+        examples=_examples(examples_file),
+        multi_label=multi_label,
+        threshold=threshold,
+        max_input_tokens=max_input_tokens,
+        calibrate=not no_calibration,
+    )
+    good = [it for it in items if it.error is None]
+    progress = ProgressLine("classify")
+    results = iter(classifier.classify_many([it.text for it in good], progress=progress))
+    progress.close()
+    single = input_path is None and jsonl_out is None
+    failed = 0
+    with JsonlSink(jsonl_out) as sink:
+        for it in items:
+            if it.error is not None:
+                row: dict[str, Any] = {"id": it.id, "label": None, "error": it.error}
+            else:
+                row = {"id": it.id, **next(results).model_dump()}
+            failed += row.get("error") is not None
+            if single:
+                if row.get("error"):
+                    raise InputError(row["error"])
+                shown = ",".join(row["labels"]) or "(abstained)"
+                click.echo(f"{shown}\t{row['confidence']:.3f}")
+            else:
+                sink.write(row)
+    _finish(failed, len(items), "items")
+
+
+@click.command()
+@model_option
+@click.option(
+    "--rules",
+    "-r",
+    "rules_path",
+    required=True,
+    metavar="FILE",
+    help="TOML or YAML rules: labels with folder/webhook/priority, and abstain.",
+)
+@with_input_options
+@click.argument("text", required=False)
+def route(
+    model: str | None,
+    rules_path: str,
+    input_path: str | None,
+    field: str,
+    jsonl_out: str | None,
+    text: str | None,
+) -> None:
+    """Route TEXT or every record of --input to the action its label maps to."""
+    from edgewise.tasks.route import Router, load_rules
+
+    rules = load_rules(rules_path)  # validate before loading a model
+    items = read_items(text, input_path, field)
+    router = Router(rules, _engine(model))
+    good = [it for it in items if it.error is None]
+    progress = ProgressLine("route")
+    decisions = iter(router.route_many([it.text for it in good], progress=progress))
+    progress.close()
+    failed = 0
+    with JsonlSink(jsonl_out) as sink:
+        for it in items:
+            if it.error is not None:
+                failed += 1
+                sink.write({"id": it.id, "route": None, "error": it.error})
+                continue
+            d = next(decisions)
+            c = d.classification
+            failed += c.error is not None
+            sink.write(
+                {
+                    "id": it.id,
+                    "route": d.route if c.error is None else None,
+                    "action": d.action.model_dump(exclude_none=True),
+                    "label": c.label,
+                    "confidence": c.confidence,
+                    "abstained": c.abstained,
+                    "ms": c.ms,
+                    "error": c.error,
+                }
+            )
+    _finish(failed, len(items), "items")
+
+
+def _cut(value: str, width: int) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= width else value[: width - 1] + "\u2026"
+
+
+@click.command()
+@model_option
+@click.option(
+    "--labels", "-l", default=None, help="Comma-separated labels instead of the defaults."
+)
+@click.option(
+    "--rules",
+    "-r",
+    "rules_path",
+    default=None,
+    metavar="FILE",
+    help="TOML/YAML rules file: its labels, descriptions, examples and threshold.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Below this confidence a message goes to needs_human.",
+)
+@click.option(
+    "--max-input-tokens",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Token budget for each email's text.",
+)
+@click.option(
+    "--jsonl",
+    "jsonl_out",
+    default=None,
+    metavar="OUT",
+    help="Also write every result as JSONL to OUT (atomically).",
+)
+@click.argument("inbox", type=click.Path(path_type=Path))
+def triage(
+    model: str | None,
+    labels: str | None,
+    rules_path: str | None,
+    threshold: float | None,
+    max_input_tokens: int,
+    jsonl_out: str | None,
+    inbox: Path,
+) -> None:
+    """Label every email of INBOX (mbox, directory of .eml, or JSONL) and print a table."""
+    from edgewise.tasks.mail import read_inbox
+    from edgewise.tasks.triage import ABSTAIN_LABEL, triage_classifier, triage_emails
+
+    if labels and rules_path:
+        raise InputError("give --labels or --rules, not both")
+    emails = read_inbox(inbox)
+    first = next(emails, None)  # a missing or empty inbox fails before the model loads
+    if first is None:
+        raise InputError(f"{inbox}: no messages")
+    kwargs: dict[str, Any] = {"threshold": threshold, "max_input_tokens": max_input_tokens}
+    abstain: str | None = ABSTAIN_LABEL
+    if rules_path:
+        from edgewise.tasks.route import load_rules
+
+        rules = load_rules(rules_path)
+        kwargs.update(
+            labels=list(rules.labels),
+            descriptions={k: v.description for k, v in rules.labels.items() if v.description},
+            examples=rules.examples,
+        )
+        if threshold is None:
+            kwargs["threshold"] = rules.threshold
+        abstain = None
+    elif labels:
+        kwargs["labels"] = [p.strip() for p in labels.split(",")]
+    classifier = triage_classifier(_engine(model), **kwargs)
+
+    def all_emails() -> Any:
+        yield first
+        yield from emails
+
+    header = f"{'id':<28} {'from':<26} {'subject':<34} {'label':<13} {'conf':>5} {'ms':>7}"
+    click.echo(header)
+    click.echo("-" * len(header))
+    failed = total = 0
+    counts: dict[str, int] = {}
+    with JsonlSink(jsonl_out) if jsonl_out else _NullSink() as sink:
+        for r in triage_emails(all_emails(), classifier, abstain_label=abstain):
+            total += 1
+            label = r.label if r.error is None else "ERROR"
+            counts[label or "?"] = counts.get(label or "?", 0) + 1
+            if r.error is not None:
+                failed += 1
+                detail = _cut(r.error, 34)
+                click.echo(
+                    f"{_cut(r.id, 28):<28} {_cut(r.sender, 26):<26} {detail:<34} {'ERROR':<13}"
+                )
+            else:
+                click.echo(
+                    f"{_cut(r.id, 28):<28} {_cut(r.sender, 26):<26} {_cut(r.subject, 34):<34} "
+                    f"{label:<13} {r.confidence:>5.2f} {r.ms:>7.1f}"
+                )
+            sink.write(r.model_dump(by_alias=True))
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    click.echo(f"\n{total} messages ({summary})", err=True)
+    _finish(failed, total, "messages")
+
+
+class _NullSink:
+    def write(self, obj: dict[str, Any]) -> None:
+        pass
+
+    def __enter__(self) -> _NullSink:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        pass

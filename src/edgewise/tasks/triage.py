@@ -1,0 +1,175 @@
+"""Email triage: read an inbox and label every message urgent, task, notification or needs_human.
+
+``triage()`` streams: emails are read lazily and classified in small batches, so memory stays
+flat however large the inbox is. ``needs_human`` is also where an unsure result goes
+(abstention), so nothing uncertain is filed away silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from edgewise.engines.base import Engine
+from edgewise.tasks.classify import Classification, Classifier, Example, Progress
+from edgewise.tasks.mail import Email, read_inbox
+
+LABELS = ["urgent", "task", "notification", "needs_human"]
+DESCRIPTIONS = {
+    "urgent": "something is broken or at risk and needs action today",
+    "task": "the sender asks the reader to do something, with no emergency",
+    "notification": "automated message, receipt, newsletter or reminder; can be ignored",
+    "needs_human": "personal, sensitive or unclear; needs a person's judgment",
+}
+ABSTAIN_LABEL = "needs_human"
+# Short made-up examples, one per label (not taken from the shipped inbox).
+EXAMPLES = [
+    Example(
+        text="Subject: Website down\nFrom: Ops <ops@shop.example>\n\n"
+        "The online shop returns errors for every customer. Please fix it now.",
+        label="urgent",
+    ),
+    Example(
+        text="Subject: Slides for Monday\nFrom: Kim <kim@corp.example>\n\n"
+        "Could you send me the slides for Monday's meeting by Friday?",
+        label="task",
+    ),
+    Example(
+        text="Subject: Your order has shipped\nFrom: Store <no-reply@store.example>\n\n"
+        "Your order is on its way. This is an automated message.",
+        label="notification",
+    ),
+    Example(
+        text="Subject: Can we talk?\nFrom: Alex <alex@mail.example>\n\n"
+        "Something happened at work and I need your advice before I decide what to do.",
+        label="needs_human",
+    ),
+]
+BODY_TOKENS = 256
+BATCH = 32
+
+
+class TriageResult(BaseModel):
+    """One email and its label."""
+
+    id: str
+    sender: str = Field(default="", serialization_alias="from")
+    subject: str = ""
+    label: str | None = None
+    confidence: float = 0.0
+    abstained: bool = False
+    scores: dict[str, float] = Field(default_factory=dict)
+    ms: float = 0.0
+    truncated: bool = False
+    error: str | None = None
+
+
+def triage_classifier(
+    engine: Engine,
+    *,
+    labels: Sequence[str] | None = None,
+    descriptions: Mapping[str, str] | None = None,
+    examples: Sequence[Example | Mapping[str, Any]] | None = None,
+    threshold: float | None = None,
+    max_input_tokens: int = BODY_TOKENS,
+) -> Classifier:
+    """The classifier triage uses; defaults to the four triage labels and their examples."""
+    custom = labels is not None
+    names = list(labels) if labels is not None else LABELS
+    if descriptions is None:
+        descriptions = {k: v for k, v in DESCRIPTIONS.items() if k in names}
+    if examples is None:
+        examples = [] if custom else EXAMPLES
+    return Classifier(
+        engine,
+        names,
+        descriptions=descriptions,
+        examples=examples,
+        threshold=threshold,
+        max_input_tokens=max_input_tokens,
+    )
+
+
+def triage_emails(
+    emails: Iterable[Email],
+    classifier: Classifier,
+    *,
+    abstain_label: str | None = ABSTAIN_LABEL,
+    progress: Progress | None = None,
+    total: int | None = None,
+) -> Iterator[TriageResult]:
+    """Classify emails in batches and yield one result per email, in input order."""
+    done = 0
+    batch: list[Email] = []
+
+    def flush() -> Iterator[TriageResult]:
+        nonlocal done
+        good = [e for e in batch if e.error is None]
+        results = iter(classifier.classify_many([e.as_text() for e in good]))
+        for mail in batch:
+            res = (
+                next(results)
+                if mail.error is None
+                else Classification(label=None, error=mail.error)
+            )
+            yield _result(mail, res, abstain_label, classifier.labels)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total or done)
+
+    for mail in emails:
+        batch.append(mail)
+        if len(batch) >= BATCH:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
+
+
+def _result(
+    mail: Email, res: Classification, abstain_label: str | None, labels: Sequence[str]
+) -> TriageResult:
+    label = res.label
+    if res.abstained and abstain_label in labels:
+        label = abstain_label
+    return TriageResult(
+        id=mail.id,
+        sender=mail.sender,
+        subject=mail.subject,
+        label=label,
+        confidence=res.confidence,
+        abstained=res.abstained,
+        scores=res.scores,
+        ms=res.ms,
+        truncated=res.truncated,
+        error=res.error,
+    )
+
+
+def triage(
+    inbox: str | Path | Iterable[Email],
+    *,
+    engine: Engine | None = None,
+    labels: Sequence[str] | None = None,
+    descriptions: Mapping[str, str] | None = None,
+    examples: Sequence[Example | Mapping[str, Any]] | None = None,
+    threshold: float | None = None,
+    max_input_tokens: int = BODY_TOKENS,
+    progress: Progress | None = None,
+) -> Iterator[TriageResult]:
+    """Triage an mbox file, a directory of .eml files, a JSONL file, or Email objects."""
+    from edgewise.tasks import default_engine
+
+    classifier = triage_classifier(
+        engine or default_engine(),
+        labels=labels,
+        descriptions=descriptions,
+        examples=examples,
+        threshold=threshold,
+        max_input_tokens=max_input_tokens,
+    )
+    emails = read_inbox(inbox) if isinstance(inbox, (str, Path)) else inbox
+    return triage_emails(emails, classifier, progress=progress)

@@ -1,0 +1,111 @@
+"""Classifier logic on the FakeEngine: prompt layout, calibration, abstention, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from edgewise import Classifier, FakeEngine
+from edgewise.errors import InputError
+from edgewise.tasks.classify import CONTENT_FREE
+
+
+def biased_scorer(prompt: str, cont: str) -> float:
+    """Prefers 'spam' everywhere (a prior), but a bit less when the text says 'hello'."""
+    base = {"spam": -0.2, "ham": -3.0}[cont]
+    if "hello" in prompt and cont == "ham":
+        base += 2.5  # still below spam uncalibrated (-0.5 vs -0.2)
+    return base
+
+
+def test_probabilities_sum_to_one_and_label_in_set():
+    clf = Classifier(FakeEngine(), ["spam", "ham"], calibrate=False)
+    res = clf.classify("WIN A PRIZE NOW")
+    assert res.label in ("spam", "ham") and res.labels == [res.label]
+    assert math.isclose(sum(res.scores.values()), 1.0, abs_tol=1e-5)
+    assert res.confidence == max(res.scores.values())
+
+
+def test_content_free_calibration_removes_the_prior():
+    eng = FakeEngine(scorer=biased_scorer)
+    raw = Classifier(eng, ["spam", "ham"], calibrate=False).classify_many(
+        ["hello there", "buy now"]
+    )
+    assert [r.label for r in raw] == ["spam", "spam"]  # the prior wins everywhere
+    cal = Classifier(eng, ["spam", "ham"]).classify_many(["hello there", "buy now"])
+    assert [r.label for r in cal] == ["ham", "spam"]
+    # the content-free items were scored once, after the same prefix
+    cf_calls = [c for c in eng.calls if c["op"] == "score" and len(c["items"]) == len(CONTENT_FREE)]
+    assert len(cf_calls) == 1
+
+
+def test_prefix_carries_labels_descriptions_and_examples():
+    eng = FakeEngine()
+    clf = Classifier(
+        eng,
+        ["urgent", "later"],
+        descriptions={"urgent": "must act today"},
+        examples=[{"text": "server down", "label": "urgent"}, ("see you", "later")],
+        calibrate=False,
+    )
+    clf.classify_many(["a", "b", "c"])
+    call = [c for c in eng.calls if c["op"] == "score"][-1]
+    prefix = call["prefix"]
+    assert "urgent: must act today" in prefix and "server down" in prefix and "see you" in prefix
+    assert len(call["items"]) == 3 and call["continuations"] == ["urgent", "later"]
+    # the item's text is not in the shared prefix
+    assert all(t not in prefix.split() for t in ("a", "b", "c"))
+
+
+def test_threshold_abstains():
+    res = Classifier(FakeEngine(), ["x", "y", "z"], threshold=0.99).classify("something")
+    assert res.abstained and res.labels == [] and res.label in ("x", "y", "z")
+    res = Classifier(FakeEngine(), ["x", "y", "z"], threshold=0.0).classify("something")
+    assert not res.abstained
+
+
+def test_multi_label_scores_each_label():
+    def scorer(prompt: str, cont: str) -> float:
+        last_question = prompt.rsplit("Does the text belong", 1)[-1]
+        about_billing = "'billing'" in last_question and "invoice" in prompt
+        match = about_billing == (cont == "yes")
+        return -0.1 if match else -3.0
+
+    res = Classifier(FakeEngine(scorer=scorer), ["billing", "shipping"], multi_label=True).classify(
+        "my invoice is wrong"
+    )
+    assert res.labels == ["billing"] and res.scores["billing"] > 0.9
+    # the model says "no" to shipping as it does for a content-free text: no evidence either way
+    assert res.scores["shipping"] == pytest.approx(0.5)
+
+
+def test_bad_items_are_reported_and_the_rest_go_on():
+    clf = Classifier(FakeEngine(), ["a", "b"], max_input_tokens=3)
+    out = clf.classify_many(["one two", "   ", "one two three four five"])
+    assert out[0].error is None and out[1].error == "empty text"
+    assert out[2].truncated and out[2].input_tokens == 3
+    with pytest.raises(InputError, match="empty"):
+        clf.classify("")
+
+
+@pytest.mark.parametrize(
+    ("labels", "kwargs", "match"),
+    [
+        (["a"], {}, "at least two"),
+        (["a", "a"], {}, "unique"),
+        (["a", ""], {}, "non-empty"),
+        (["a", "b"], {"descriptions": {"c": "x"}}, "not a label"),
+        (["a", "b"], {"examples": [{"text": "t", "label": "c"}]}, "not one of"),
+        (["a", "b"], {"examples": [{"label": "a"}]}, "'text' and 'label'"),
+        (["a", "b"], {"threshold": 1.5}, "between 0 and 1"),
+    ],
+)
+def test_invalid_setup_is_a_clear_error(labels, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        Classifier(FakeEngine(), labels, **kwargs)
+
+
+def test_classify_many_rejects_a_bare_string():
+    with pytest.raises(InputError, match="list of texts"):
+        Classifier(FakeEngine(), ["a", "b"]).classify_many("abc")

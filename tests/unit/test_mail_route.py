@@ -1,0 +1,155 @@
+"""Inbox parsing (mbox, .eml directory, JSONL), rules files and triage on the FakeEngine."""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from edgewise import FakeEngine, Router, triage
+from edgewise.errors import InputError
+from edgewise.tasks.mail import html_to_text, read_inbox
+from edgewise.tasks.route import load_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+INBOX = ROOT / "examples" / "inbox.mbox"
+
+
+def test_shipped_inbox_parses_every_kind_of_message():
+    mails = list(read_inbox(INBOX))
+    assert len(mails) >= 25
+    by_id = {m.id: m for m in mails}
+    bad = [m for m in mails if m.error]
+    assert len(bad) == 1 and "malformed" in bad[0].error  # the one broken entry
+    # quoted-printable Spanish, base64 French, latin-1 with RFC 2047 headers
+    assert "contraseñas" in by_id["inbox-06@edgewise.example"].body
+    assert "contrat signé" in by_id["inbox-07@edgewise.example"].body
+    rene = by_id["inbox-26@edgewise.example"]
+    assert rene.subject == "Réunion annulée demain" and rene.sender.startswith("René François")
+    # HTML-only: text without tags, scripts or styles
+    digest = by_id["inbox-12@edgewise.example"].body
+    assert "12 searches" in digest and "<" not in digest and "track()" not in digest
+    # the attachment is named, its bytes are not in the body
+    budget = by_id["inbox-03@edgewise.example"]
+    assert budget.attachments == ["q3-budget.xlsx"] and "PK" not in budget.body
+    assert "Attachments: q3-budget.xlsx" in budget.as_text()
+
+
+def test_eml_directory_and_jsonl(tmp_path):
+    d = tmp_path / "mails"
+    d.mkdir()
+    msg = EmailMessage()
+    msg["From"], msg["Subject"] = "a@example.com", "Hello"
+    msg.set_content("Body text")
+    (d / "one.eml").write_bytes(msg.as_bytes())
+    (d / "two.eml").write_bytes(b"\xff\xfe garbage")
+    mails = list(read_inbox(d))
+    assert [m.id for m in mails] == ["one", "two"]
+    assert mails[0].subject == "Hello" and mails[0].body == "Body text"
+    assert mails[1].error
+
+    jl = tmp_path / "in.jsonl"
+    jl.write_text(
+        json.dumps({"id": "x", "subject": "S", "from": "f@x", "body": "B"})
+        + "\n{oops\n\n"
+        + json.dumps({"subject": "no id"})
+        + "\n"
+    )
+    mails = list(read_inbox(jl))
+    assert [m.id for m in mails] == ["x", "line-2", "line-4"]
+    assert mails[0].sender == "f@x" and mails[1].error and "invalid JSON" in mails[1].error
+
+
+@pytest.mark.parametrize("content", [None, b""])
+def test_missing_or_empty_inbox_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "inbox.mbox"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError):
+        list(read_inbox(path))
+
+
+def test_html_to_text_keeps_structure():
+    text = html_to_text(
+        "<p>Hi&amp;bye</p><ul><li>one</li><li>two</li></ul><table><tr><td>a</td><td>b</td></tr></table>"
+    )
+    assert "Hi&bye" in text and "- one" in text and "a b" in text
+
+
+RULES = """
+threshold = 0.4
+[labels.urgent]
+description = "act today"
+folder = "Urgent"
+priority = "high"
+webhook = "pager"
+[labels.later]
+folder = "Later"
+[abstain]
+folder = "Review"
+[[examples]]
+text = "server down"
+label = "urgent"
+"""
+
+
+def test_rules_toml_and_yaml(tmp_path):
+    toml = tmp_path / "rules.toml"
+    toml.write_text(RULES)
+    rules = load_rules(toml)
+    assert rules.labels["urgent"].webhook == "pager" and rules.abstain.folder == "Review"
+    yml = tmp_path / "rules.yaml"
+    yml.write_text("labels:\n  a: {folder: A}\n  b: {folder: B}\nthreshold: 0.9\n")
+    assert load_rules(yml).threshold == 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("labels = 3", "labels"),
+        ("[labels.a]\nfolder = 'x'\ncolour = 'red'", "colour"),
+        ("threshold = 2\n[labels.a]\n[labels.b]", "threshold"),
+        ("[labels", "not valid"),
+    ],
+)
+def test_bad_rules_are_one_line_errors(tmp_path, text, match):
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=match) as info:
+        load_rules(path)
+    assert "\n" not in str(info.value)
+
+
+def test_router_maps_labels_and_abstention(tmp_path):
+    path = tmp_path / "rules.toml"
+    path.write_text(RULES)
+
+    def scorer(prompt: str, cont: str) -> float:
+        item = prompt.rsplit("Text:", 1)[-1]
+        if "fire" in item:
+            return -0.1 if cont == "urgent" else -4.0
+        return -1.0  # no preference: calibrated to 50/50, so a 0.9 threshold abstains
+
+    router = Router(path, FakeEngine(scorer=scorer))
+    fire, meh = router.route_many(["fire in the building", "hmm"])
+    assert (
+        fire.route == "urgent" and fire.action.folder == "Urgent" and fire.action.webhook == "pager"
+    )
+    strict = Router(
+        load_rules(path).model_copy(update={"threshold": 0.9}), FakeEngine(scorer=scorer)
+    )
+    assert strict.route("hmm").route == "abstain" and strict.route("hmm").action.folder == "Review"
+
+
+def test_triage_streams_in_order_and_reports_the_broken_message():
+    results = list(triage(INBOX, engine=FakeEngine()))
+    assert len(results) == len(list(read_inbox(INBOX)))
+    errors = [r for r in results if r.error]
+    assert len(errors) == 1 and errors[0].label is None
+    assert all(
+        r.label in ("urgent", "task", "notification", "needs_human") for r in results if not r.error
+    )
+    dumped = results[0].model_dump(by_alias=True)
+    assert "from" in dumped and "sender" not in dumped
