@@ -47,6 +47,13 @@ def test_max_tokens_and_stop(engine):
     assert full.startswith(cut.text)
 
 
+def test_repeat_penalty_changes_a_repetitive_continuation(engine):
+    prompt = "the the the the the the the the the the the the"
+    plain = engine.generate(prompt, {"temperature": 0, "max_tokens": 12})
+    penalized = engine.generate(prompt, {"temperature": 0, "max_tokens": 12, "repeat_penalty": 1.8})
+    assert plain.text.split().count("the") > penalized.text.split().count("the")
+
+
 def test_prefix_is_reused_not_reevaluated(engine):
     system = "You are a terse assistant for a mail client. " * 20
     first = engine.generate(

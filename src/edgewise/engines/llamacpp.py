@@ -629,7 +629,10 @@ class LlamaCppEngine:
         try:
             if opts.repeat_penalty != 1.0:
                 lib.llama_sampler_chain_add(
-                    chain, lib.llama_sampler_init_penalties(64, opts.repeat_penalty, 0.0, 0.0)
+                    chain,
+                    lib.llama_sampler_init_penalties(
+                        self.n_vocab, 64, opts.repeat_penalty, 0.0, 0.0
+                    ),
                 )
             if schema is not None:
                 lib.llama_sampler_chain_add(chain, self._grammar(schema))
