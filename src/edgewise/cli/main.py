@@ -51,6 +51,8 @@ def _register() -> None:
     cli.add_command(tasks.classify)
     cli.add_command(tasks.route)
     cli.add_command(tasks.triage)
+    cli.add_command(tasks.extract)
+    cli.add_command(tasks.summarize)
 
 
 _register()

@@ -10,7 +10,7 @@ import click
 
 from edgewise.cli.common import model_option, read_file_text
 from edgewise.cli.io import JsonlSink, ProgressLine, read_items
-from edgewise.errors import InputError, PartialFailure
+from edgewise.errors import EdgewiseError, InputError, PartialFailure
 
 
 def _engine(model: str | None) -> Any:
@@ -336,3 +336,152 @@ class _NullSink:
 
     def __exit__(self, *_: Any) -> None:
         pass
+
+
+@click.command()
+@model_option
+@click.option(
+    "--schema",
+    "-s",
+    "schema_file",
+    required=True,
+    metavar="FILE.json",
+    help="JSON Schema of the object to extract (see the README for the subset).",
+)
+@click.option("--instructions", default=None, help="Extra instructions for the model.")
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Re-asks after a validation error.",
+)
+@click.option(
+    "--max-input-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Token budget for each item's text.",
+)
+@with_input_options
+@click.argument("text", required=False)
+def extract(
+    model: str | None,
+    schema_file: str,
+    instructions: str | None,
+    max_retries: int,
+    max_input_tokens: int | None,
+    input_path: str | None,
+    field: str,
+    jsonl_out: str | None,
+    text: str | None,
+) -> None:
+    """Extract a JSON object matching --schema from TEXT ('-' for stdin) or --input records."""
+    from edgewise.structured import compile_schema
+    from edgewise.tasks.extract import Extractor
+
+    try:
+        schema = json.loads(read_file_text(schema_file))
+    except ValueError as exc:
+        raise InputError(f"{schema_file}: not valid JSON ({exc})") from None
+    compile_schema(schema)  # an unsupported schema fails before the model loads
+    items = read_items(text, input_path, field)
+    extractor = Extractor(
+        _engine(model),
+        schema,
+        instructions=instructions,
+        max_retries=max_retries,
+        max_input_tokens=max_input_tokens,
+    )
+    good = [it for it in items if it.error is None]
+    progress = ProgressLine("extract")
+    results = iter(extractor.extract_many([it.text for it in good], progress=progress))
+    progress.close()
+    single = input_path is None and jsonl_out is None
+    failed = 0
+    with JsonlSink(jsonl_out) as sink:
+        for it in items:
+            if it.error is not None:
+                failed += 1
+                sink.write({"id": it.id, "value": None, "error": it.error})
+                continue
+            r = next(results)
+            failed += r.error is not None
+            if single:
+                if r.error is not None:
+                    raise InputError(r.error)
+                click.echo(json.dumps(r.value, ensure_ascii=False))
+            else:
+                sink.write({"id": it.id, **r.model_dump()})
+    _finish(failed, len(items), "items")
+
+
+@click.command()
+@model_option
+@click.option(
+    "--type",
+    "-t",
+    "kind",
+    type=click.Choice(["tldr", "key_points", "headline", "teaser"]),
+    default="tldr",
+    show_default=True,
+)
+@click.option(
+    "--length",
+    "-l",
+    type=click.Choice(["short", "medium", "long"]),
+    default="medium",
+    show_default=True,
+)
+@click.option(
+    "--language", default=None, help="Write the summary in this language (default: the text's)."
+)
+@click.option("--context", default=None, help="Background for the model, e.g. 'a voice note'.")
+@with_input_options
+@click.argument("file", required=False)
+def summarize(
+    model: str | None,
+    kind: str,
+    length: str,
+    language: str | None,
+    context: str | None,
+    input_path: str | None,
+    field: str,
+    jsonl_out: str | None,
+    file: str | None,
+) -> None:
+    """Summarize FILE ('-' for stdin) or every record of --input; long text is map-reduced."""
+    from edgewise.tasks.summarize import Summarizer
+
+    if file is not None and file != "-" and input_path is None:
+        input_path = file
+        file = None
+    items = read_items(file, input_path, field)
+    summarizer = Summarizer(
+        _engine(model),
+        type=kind,  # type: ignore[arg-type]  # click.Choice guarantees the literal
+        length=length,  # type: ignore[arg-type]
+        language=language,
+        context=context,
+    )
+    single = len(items) == 1 and jsonl_out is None and not (input_path or "").endswith(".jsonl")
+    failed = 0
+    with JsonlSink(jsonl_out) as sink:
+        for it in items:
+            if it.error is None:
+                progress = ProgressLine(f"summarize {it.id}", min_items=2)
+                try:
+                    summary = summarizer.summarize(it.text, progress=progress)
+                except EdgewiseError as exc:
+                    if single:
+                        raise
+                    it.error = str(exc)
+                finally:
+                    progress.close()
+            if it.error is not None:
+                failed += 1
+                sink.write({"id": it.id, "text": None, "error": it.error})
+            elif single:
+                click.echo(summary.text)
+            else:
+                sink.write({"id": it.id, **summary.model_dump()})
+    _finish(failed, len(items), "items")

@@ -1,0 +1,97 @@
+"""Summarizer logic on the FakeEngine: budgets, splitting, map-reduce, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgewise import FakeEngine
+from edgewise.errors import InputError
+from edgewise.tasks.summarize import BUDGETS, Summarizer, fit_budget, split_sentences
+
+
+def test_fit_budget_cuts_whole_sentences_and_words():
+    text = "One. Two is here! Three? Four."
+    assert fit_budget(text, "sentences", 2) == "One. Two is here!"
+    assert fit_budget("a b c d e", "words", 3) == "a b c"
+    assert split_sentences("Hola. ¿Qué tal? Bien.") == ["Hola.", "¿Qué tal?", "Bien."]
+
+
+@pytest.mark.parametrize("kind", ["tldr", "teaser"])
+def test_sentence_summaries_stay_within_budget(kind):
+    eng = FakeEngine(default_response="First. Second. Third. Fourth. Fifth. Sixth.")
+    s = Summarizer(eng, type=kind, length="short").summarize("Some text to summarize.")
+    assert len(split_sentences(s.text)) <= BUDGETS[kind]["short"]
+
+
+def test_key_points_come_from_the_grammar_and_are_capped():
+    eng = FakeEngine()
+    eng.enqueue({"points": ["alpha", "beta", "gamma"]})
+    s = Summarizer(eng, type="key_points", length="short").summarize("text here")
+    assert s.points == ["alpha", "beta", "gamma"] and s.text == "- alpha\n- beta\n- gamma"
+    schema = eng.calls[-1]["schema"]
+    assert schema["properties"]["points"]["maxItems"] == BUDGETS["key_points"]["short"]
+
+
+def test_headline_is_one_line_of_limited_words():
+    eng = FakeEngine(
+        default_response='"Big news about the thing that happened in the town today ok"'
+    )
+    s = Summarizer(eng, type="headline", length="short").summarize("text")
+    assert len(s.text.split()) <= BUDGETS["headline"]["short"] and '"' not in s.text
+    assert eng.calls[-1]["options"].stop == ["\n"]
+
+
+def test_long_input_is_split_and_combined_with_progress():
+    eng = FakeEngine(n_ctx=900)
+    paragraphs = [f"Paragraph {i} " + "word " * 120 for i in range(8)]
+    text = "\n\n".join(paragraphs)
+    s = Summarizer(eng, type="tldr", length="short")
+    room = s._room()
+    pieces = s.split(text, room)
+    assert len(pieces) > 1 and all(eng.count_tokens(p) <= room for p in pieces)
+    # nothing is dropped: every word of the input is in some piece
+    assert sum(eng.count_tokens(p) for p in pieces) == eng.count_tokens(text)
+    for _ in pieces:
+        eng.enqueue({"points": ["a point"]})
+    eng.enqueue("Combined summary. Extra sentence.")
+    seen = []
+    out = s.summarize(text, progress=lambda d, n: seen.append((d, n)))
+    assert out.pieces == len(pieces) and out.text == "Combined summary."
+    assert seen[-1] == (len(pieces), len(pieces))
+    # the final call summarized the points, not the raw text
+    assert "a point" in eng.calls[-1]["prompt"] and "Paragraph 3" not in eng.calls[-1]["prompt"]
+
+
+def test_one_enormous_sentence_is_split_by_tokens():
+    eng = FakeEngine(n_ctx=900)
+    s = Summarizer(eng)
+    pieces = s.split("x " * 2000, s._room())
+    assert len(pieces) > 1 and sum(eng.count_tokens(p) for p in pieces) == 2000
+
+
+def test_language_and_context_reach_the_prompt():
+    eng = FakeEngine(default_response="Resumen.")
+    Summarizer(eng, language="Spanish", context="a voice note").summarize("hello")
+    prompt = eng.calls[-1]["prompt"]
+    assert "Write in Spanish." in prompt and "Context: a voice note" in prompt
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"type": "poem"}, "unknown summary type"), ({"length": "xl"}, "length")]
+)
+def test_bad_options(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        Summarizer(FakeEngine(), **kwargs)
+
+
+def test_empty_text():
+    with pytest.raises(InputError, match="empty"):
+        Summarizer(FakeEngine()).summarize("  \n ")
+
+
+def test_key_points_json_is_parsed_even_if_cut():
+    eng = FakeEngine()
+    eng.enqueue(json.dumps({"points": ["one", "two"]}))
+    assert Summarizer(eng, type="key_points").summarize("t").points == ["one", "two"]
