@@ -109,3 +109,23 @@ def test_invalid_setup_is_a_clear_error(labels, kwargs, match):
 def test_classify_many_rejects_a_bare_string():
     with pytest.raises(InputError, match="list of texts"):
         Classifier(FakeEngine(), ["a", "b"]).classify_many("abc")
+
+
+def test_domain_calibration_draws_word_bags_from_the_task_text():
+    eng = FakeEngine()
+    texts = [f"invoice {i} for the order of blue widgets shipped last week" for i in range(10)]
+    clf = Classifier(eng, ["billing", "other"])
+    clf.classify_many(texts)
+    first = [c for c in eng.calls if c["op"] == "score"][0]
+    vocab = set(" ".join(texts).split())
+    bags = [item.rsplit("Text:", 1)[-1].split()[:-2] for item in first["items"]]
+    assert len(first["items"]) == 8 and all(set(b) <= vocab | {"assistant"} for b in bags)
+    prior = clf._prior
+    clf.classify_many(["something else entirely"])
+    assert clf._prior == prior  # computed once per classifier
+    cf = Classifier(eng, ["billing", "other"], calibration="content_free")
+    before = len(eng.calls)
+    cf.classify_many(texts)
+    assert len(eng.calls[before]["items"]) == len(CONTENT_FREE)
+    with pytest.raises(InputError, match="calibration"):
+        Classifier(eng, ["a", "b"], calibration="magic")

@@ -7,14 +7,18 @@ engine's KV cache; each item's text follows it, and every label is scored as a c
 prefix (``Engine.score_batch``).
 
 Raw label scores of a small model are dominated by its prior over the label names (measured:
-SmolLM2-135M put all 200 SMS of a sample in one class). ``calibrate=True`` (the default) applies
-content-free calibration (Zhao et al., 2021): the label distribution the same prompt gives for
-content-free inputs ("", "N/A", "[MASK]") is divided out, so the labels start level.
+SmolLM2-135M put all 200 SMS of a sample in one class). ``calibrate=True`` (the default)
+divides that prior out. The prior is the label distribution the same prompt gives for texts
+that carry no label: by default (``calibration="domain"``) bags of words drawn at random from
+the task's own text, the few-shot examples and the first batch (domain-context calibration,
+Fei et al., 2023); with ``calibration="content_free"``, or too little text, the inputs "",
+"N/A" and "[MASK]" (Zhao et al., 2021). The prior is computed once per Classifier.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -31,6 +35,9 @@ INSTRUCTION = "Classify the text into exactly one of the labels below."
 MULTI_INSTRUCTION = "Decide whether the text belongs to a label."
 EXAMPLE_TOKENS = 128  # budget for the text of each few-shot example
 CHUNK = 8  # items per score_batch call: bounds latency per progress tick
+DOMAIN_SAMPLES = 8
+DOMAIN_MIN_WORDS = 40
+DOMAIN_MAX_WORDS = 120
 
 Progress = Callable[[int, int], None]
 
@@ -96,6 +103,7 @@ class Classifier:
         threshold: float | None = None,
         max_input_tokens: int | None = None,
         calibrate: bool = True,
+        calibration: str = "domain",
         instruction: str | None = None,
     ) -> None:
         self.engine = engine
@@ -112,7 +120,10 @@ class Classifier:
         if max_input_tokens is not None and max_input_tokens < 1:
             raise InputError("max_input_tokens must be at least 1")
         self.max_input_tokens = max_input_tokens
+        if calibration not in ("domain", "content_free"):
+            raise InputError(f"calibration must be 'domain' or 'content_free', not {calibration!r}")
         self.calibrate = calibrate
+        self.calibration = calibration
         self.instruction = instruction or (MULTI_INSTRUCTION if multi_label else INSTRUCTION)
         self._prior: list[float] | None = None
         if multi_label:
@@ -206,9 +217,32 @@ class Classifier:
     def _probs(self, row: Sequence[Any]) -> list[float]:
         return _softmax([s.logprob for s in row])
 
-    def _prior_single(self) -> list[float]:
+    def _calibration_texts(self, texts: Sequence[str]) -> list[str]:
+        """Texts whose label distribution is the model's prior for this prompt.
+
+        Domain-context calibration (Fei et al., 2023): bags of words drawn at random from the
+        task's own unlabelled text (the examples and the first batch) carry the domain's
+        vocabulary but no label, which measures the bias better than "N/A" does. With too
+        little text to draw from, the content-free inputs are used.
+        """
+        corpus = [ex.text for ex in self.examples] + [t for t in texts[:200] if isinstance(t, str)]
+        words = " ".join(corpus).split()
+        if len(words) < DOMAIN_MIN_WORDS:
+            return list(CONTENT_FREE)
+        lengths = sorted(len(t.split()) for t in corpus)
+        size = max(3, min(lengths[len(lengths) // 2], DOMAIN_MAX_WORDS))
+        rng = random.Random(0)
+        return [" ".join(rng.choice(words) for _ in range(size)) for _ in range(DOMAIN_SAMPLES)]
+
+    def _prior_single(self, texts: Sequence[str] = ()) -> list[float]:
+        """The label prior, computed once (on the first call's texts) and kept."""
         if self._prior is None:
-            items = [self.engine.tokenize(t) + self._suffix for t in CONTENT_FREE]
+            if self.calibration == "domain":
+                sources = self._calibration_texts(texts)
+            else:
+                sources = list(CONTENT_FREE)
+            budget = self.max_input_tokens or self.engine.n_ctx // 4
+            items = [self.engine.tokenize(t)[:budget] + self._suffix for t in sources]
             rows = self.engine.score_batch(self._prefix, items, self._conts)
             probs = [self._probs(r) for r in rows]
             self._prior = [sum(p[k] for p in probs) / len(probs) for k in range(len(self.labels))]
@@ -231,7 +265,7 @@ class Classifier:
             result.labels = [] if result.abstained else [result.label]
 
     def _run_single(self, texts: Sequence[str], progress: Progress | None) -> list[Classification]:
-        prior = self._prior_single() if self.calibrate else None
+        prior = self._prior_single(texts) if self.calibrate else None
         room = self.engine.n_ctx - len(self._prefix) - len(self._suffix) - self._reserve
         results = [Classification(label=None) for _ in texts]
         pending: list[tuple[int, list[int]]] = []
@@ -352,6 +386,7 @@ def classify(
     threshold: float | None = None,
     max_input_tokens: int | None = None,
     calibrate: bool = True,
+    calibration: str = "domain",
 ) -> Classification:
     """Classify ``text`` into ``labels`` (see ``Classifier`` for the method)."""
     from edgewise.tasks import default_engine
@@ -365,6 +400,7 @@ def classify(
         threshold=threshold,
         max_input_tokens=max_input_tokens,
         calibrate=calibrate,
+        calibration=calibration,
     ).classify(text)
 
 
@@ -379,6 +415,7 @@ def classify_many(
     threshold: float | None = None,
     max_input_tokens: int | None = None,
     calibrate: bool = True,
+    calibration: str = "domain",
     progress: Progress | None = None,
 ) -> list[Classification]:
     """Classify many texts, evaluating the shared prompt prefix once."""
@@ -393,4 +430,5 @@ def classify_many(
         threshold=threshold,
         max_input_tokens=max_input_tokens,
         calibrate=calibrate,
+        calibration=calibration,
     ).classify_many(texts, progress=progress)
