@@ -43,7 +43,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgewise.cli import models, run, tasks
+    from edgewise.cli import converse, models, run, tasks
 
     cli.add_command(run.run)
     cli.add_command(run.chat)
@@ -51,6 +51,7 @@ def _register() -> None:
     cli.add_command(tasks.classify)
     cli.add_command(tasks.route)
     cli.add_command(tasks.triage)
+    cli.add_command(converse.converse)
     cli.add_command(tasks.extract)
     cli.add_command(tasks.summarize)
 

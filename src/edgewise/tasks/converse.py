@@ -1,0 +1,503 @@
+"""Guided conversation: a YAML script of slots, filled turn by turn, confirmed, validated.
+
+A script names a goal, the slots (each a JSON Schema, a question, a description) and the texts
+to show; every text the user sees comes from the script, so it can speak any language. Each
+reply is extracted under a grammar into the slots still missing, all nullable ("not given").
+A small model invents values, so a value counts only if the reply states it (its text, a
+date's day and month or year, a number's digits); the slot just asked for is trusted more: an
+enum is decided by label scoring, free text falls back to the reply itself. With every
+required slot filled the confirmation is shown: new values are a correction, otherwise yes/no
+comes from the script's keywords or label scoring; yes ends with a validated result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import string
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from edgewise.engines.base import Engine
+from edgewise.errors import (
+    CapabilityError,
+    InputError,
+    SchemaValidationError,
+    UnsupportedSchemaError,
+)
+from edgewise.structured import compile_schema
+from edgewise.tasks.classify import Classifier
+from edgewise.tasks.extract import Extractor
+
+log = logging.getLogger("edgewise")
+
+State = Literal["asking", "confirming", "done", "cancelled"]
+SlotName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+PUNCT = " \t\r\n.,;:!?¡¿…\"'«»“”„()"
+INSTRUCTION = (
+    "You fill in a form; its purpose: {goal}. Extract the values the user's message gives into "
+    "JSON that follows the schema. The message can be in any language: copy values as the user "
+    "wrote them, without translating, except to choose one of a fixed list of allowed values. "
+    "Use null for every field the message does not give."
+)
+CONFIRM_INSTRUCTION = (
+    "The user was shown a summary and asked to confirm it. Decide whether the reply, in any "
+    "language, confirms it."
+)
+ENUM_INSTRUCTION = "Classify the answer, in any language, into exactly one of the labels below."
+CONFIRM_MIN = 0.55  # finishing is the step that cannot be undone: an unsure reply asks again
+CONFIRM_LABELS = {
+    "yes": "the user agrees, accepts or confirms",
+    "no": "the user refuses or wants a change",
+}
+# Default keywords for the common European languages; a script can replace each list.
+YES = "yes y yeah ok okay sure correct ja genau oui sí si sì sim tak ano igen kyllä da ναι да"
+NO = "no n nope nein non não nao nie ne nej nee ei nem όχι нет"
+CANCEL = "cancel stop quit exit abort abbrechen stopp annuler cancelar parar annulla anuluj avbryt"
+
+
+class Keywords(BaseModel):
+    """Whole replies decided without the model (compared case- and punctuation-insensitively)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    yes: list[str] = Field(default=YES.split(), description="Replies that confirm the summary.")
+    no: list[str] = Field(
+        default=NO.split(), description="Replies that reject the summary or skip an optional slot."
+    )
+    cancel: list[str] = Field(
+        default=CANCEL.split(), description="Replies that end the conversation without a result."
+    )
+
+
+class Slot(BaseModel):
+    """One value to collect."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    json_schema: dict[str, Any] = Field(alias="schema", description="JSON Schema of the value.")
+    prompt: str = Field(min_length=1, description="The question that asks for the value.")
+    description: str | None = Field(default=None, description="What the value is, for the model.")
+    required: bool = Field(default=True, description="Optional slots are asked once, skippable.")
+
+
+class Script(BaseModel):
+    """A guided conversation: goal, slots (in asking order) and the texts to show."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    goal: str = Field(min_length=1, description="What the conversation is for.")
+    slots: dict[SlotName, Slot] = Field(
+        min_length=1, description="Slot name -> slot, asked in order."
+    )
+    confirmation: str = Field(min_length=1, description="Summary to confirm; {slot} placeholders.")
+    greeting: str | None = Field(default=None, description="Shown before the first question.")
+    done: str = Field(default="Done.", description="Shown at the end; {slot} placeholders.")
+    cancelled: str = Field(default="Cancelled.", description="Shown when the user cancels.")
+    retry: str = Field(
+        default="Sorry, I did not get that.", description="Before a re-asked question."
+    )
+    change: str = Field(default="What should I change?", description="Asked after a 'no'.")
+    keywords: Keywords = Field(default_factory=Keywords)
+
+    def schema_for(
+        self, names: list[str] | None = None, *, nullable: bool = False
+    ) -> dict[str, Any]:
+        """The object schema of the named slots (default all): the result's schema, or with
+        ``nullable`` the extraction's (every property optional and nullable)."""
+        names = list(self.slots) if names is None else names
+        props = {}
+        for n in names:
+            slot = self.slots[n]
+            sub = _nullable(slot.json_schema) if nullable else dict(slot.json_schema)
+            sub.setdefault("description", slot.description or slot.prompt)
+            props[n] = sub
+        required = [] if nullable else [n for n in names if self.slots[n].required]
+        return {
+            "type": "object",
+            "properties": props,
+            "required": required,
+            "additionalProperties": False,
+        }
+
+
+class Turn(BaseModel):
+    """What one step of the conversation produced."""
+
+    message: str = Field(description="The assistant's text to show the user.")
+    state: State = Field(description="asking, confirming, done or cancelled.")
+    slots: dict[str, Any] = Field(default_factory=dict, description="Values filled so far.")
+    missing: list[str] = Field(default_factory=list, description="Required slots still empty.")
+    updated: list[str] = Field(
+        default_factory=list, description="Slots this turn filled or changed."
+    )
+    asking: str | None = Field(default=None, description="The slot the message asks for.")
+    result: dict[str, Any] | None = Field(default=None, description="The validated result (done).")
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    s = dict(schema)
+    wrap = any(k in s for k in ("const", "anyOf", "oneOf", "allOf"))
+    if wrap or ("enum" not in s and "type" not in s):
+        return {"anyOf": [s, {"type": "null"}]}
+    if isinstance(s.get("enum"), list) and None not in s["enum"]:
+        s["enum"] = [*s["enum"], None]
+    t = s.get("type")
+    if isinstance(t, str) and t != "null":
+        s["type"] = [t, "null"]
+    elif isinstance(t, list) and "null" not in t:
+        s["type"] = [*t, "null"]
+    return s
+
+
+def _has_ref(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return any(k in ("$ref", "$defs", "definitions") or _has_ref(v) for k, v in schema.items())
+    return isinstance(schema, list) and any(_has_ref(v) for v in schema)
+
+
+def _fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+
+
+def check_script(script: Script, source: str = "script") -> Script:
+    """Check what pydantic cannot: slot schemas the grammar can express, template names."""
+    for name, slot in script.slots.items():
+        where = f"{source}: slots.{name}.schema"
+        if _has_ref(slot.json_schema):
+            raise UnsupportedSchemaError("$ref/$defs are not supported in slots; inline it", where)
+        try:
+            jsonschema.Draft202012Validator.check_schema(slot.json_schema)
+        except jsonschema.SchemaError as exc:
+            raise InputError(f"{where}: not a valid JSON Schema: {exc.message}") from None
+        try:
+            compile_schema(_nullable(slot.json_schema))
+        except UnsupportedSchemaError as exc:
+            reason = str(exc).removeprefix(f"unsupported JSON Schema at {exc.path}: ")
+            raise UnsupportedSchemaError(reason, where + exc.path.removeprefix("#")) from None
+    for key in ("confirmation", "done", "cancelled", "retry", "change", "greeting"):
+        text = getattr(script, key)
+        try:
+            names = _fields(text) if text else []
+        except ValueError as exc:
+            raise InputError(
+                f"{source}: {key}: bad template ({exc}); write {{{{ for a brace}}"
+            ) from None
+        unknown = [n for n in names if n not in script.slots]
+        if unknown:
+            known = ", ".join(script.slots)
+            raise InputError(f"{source}: {key}: unknown slot {{{unknown[0]}}} (slots: {known})")
+    return script
+
+
+def parse_script(data: Any, source: str = "script") -> Script:
+    """Validate a script given as a mapping (one-line InputError naming the key)."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: a script must be a mapping at the top level")
+    try:
+        script = Script.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise InputError(f"{source}: {where}: {err['msg']}") from None
+    return check_script(script, source)
+
+
+def load_script(path: str | Path) -> Script:
+    """Read and validate a YAML (or JSON) conversation script."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the script ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the script is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{path}: not valid YAML{at}: {problem}") from None
+    return parse_script(data, str(path))
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split()).strip(PUNCT)
+
+
+def _numbers(text: str) -> list[float]:
+    """Digit runs, and decimals written with . or , (12.03.2025 gives 12, 3, 2025, 12.03)."""
+    found = [float(m) for m in re.findall(r"\d+", text)]
+    return found + [float(m.replace(",", ".")) for m in re.findall(r"\d+[.,]\d+", text)]
+
+
+def grounded(value: Any, schema: Mapping[str, Any], reply: str) -> bool:
+    """Whether the reply states ``value``, so that a small model did not make it up."""
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return float(value) in _numbers(reply)
+    if isinstance(value, (list, dict)):
+        leaves = list(value.values() if isinstance(value, dict) else value)
+        return bool(leaves) and all(grounded(v, {}, reply) for v in leaves if v is not None)
+    if not isinstance(value, str):
+        return False
+    fmt = schema.get("format")
+    if fmt in ("date", "date-time") and value[:10] not in reply:
+        # the day of the month, and the month or the year, must appear (12.03., 14 May 2025)
+        nums = _numbers(reply)
+        year, month, day = (float(p) for p in value[:10].split("-"))
+        if day not in nums:
+            return False
+        nums.remove(day)
+        return month in nums or year in nums
+    needle = _norm(value)
+    return bool(needle) and needle in _norm(reply)
+
+
+def _free_text(schema: Mapping[str, Any]) -> bool:
+    return schema.get("type") == "string" and not ({"enum", "const", "format"} & schema.keys())
+
+
+def _enum_labels(schema: Mapping[str, Any]) -> list[Any] | None:
+    values = [v for v in schema.get("enum") or [] if v is not None]
+    if len(values) < 2 or any(isinstance(v, (bool, dict, list)) for v in values):
+        return None
+    labels = [str(v).strip() for v in values]
+    return values if all(labels) and len(set(labels)) == len(labels) else None
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class Conversation:
+    """One run of a script: ``start()`` gives the first question, ``reply(text)`` each turn.
+
+    ``today`` goes into the extraction prompt when a slot is a date, so that a model able to
+    resolve "tomorrow" can; pass it to make a run reproducible.
+    """
+
+    def __init__(
+        self,
+        script: Script | Mapping[str, Any] | str | Path,
+        engine: Engine | None = None,
+        *,
+        today: date | None = None,
+    ) -> None:
+        from edgewise.tasks import default_engine
+
+        if isinstance(script, (str, Path)):
+            script = load_script(script)
+        self.script = parse_script(script) if isinstance(script, Mapping) else check_script(script)
+        self.engine = engine or default_engine()
+        if not (self.engine.supports_grammar and self.engine.supports_scoring):
+            raise CapabilityError(f"{self.engine.name}: conversations need grammar and scoring")
+        self.today = today or date.today()
+        self.values: dict[str, Any] = {}
+        self.skipped: set[str] = set()  # optional slots asked once and not answered
+        self.state: State = "asking"
+        self.asking: str | None = None
+        self.result: dict[str, Any] | None = None
+        self._kw = {k: {_norm(w) for w in v} for k, v in self.script.keywords.model_dump().items()}
+        self._validators = {
+            n: jsonschema.Draft202012Validator(s.json_schema) for n, s in self.script.slots.items()
+        }
+        self._classifiers: dict[str, Classifier] = {}
+
+    @property
+    def missing(self) -> list[str]:
+        """Required slots not filled yet, in script order."""
+        return [n for n, s in self.script.slots.items() if s.required and n not in self.values]
+
+    def start(self) -> str:
+        """The greeting (if any) and the first question."""
+        message = self._next([], retry=False).message
+        greeting = self._render(self.script.greeting or "")
+        return f"{greeting}\n{message}" if greeting else message
+
+    def reply(self, text: str) -> Turn:
+        """Take the user's reply and return the next turn; InputError for an empty reply."""
+        if self.state in ("done", "cancelled"):
+            raise InputError(f"the conversation is over ({self.state}); start a new one")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("empty reply: type an answer to the question")
+        word = _norm(text)
+        if word in self._kw["cancel"]:
+            return self.cancel()
+        if self.state == "asking":
+            return self._on_answer(text, word)
+        return self._on_confirmation(text, word)
+
+    def cancel(self) -> Turn:
+        """End without a result."""
+        self.state, self.asking = "cancelled", None
+        return self._turn(self._render(self.script.cancelled), [])
+
+    # ------------------------------------------------------------------ steps
+    def _on_answer(self, text: str, word: str) -> Turn:
+        asked = self.asking
+        optional = asked is not None and not self.script.slots[asked].required
+        updated: list[str] = []
+        if not (optional and word in self._kw["no"]):
+            targets = [n for n in self.script.slots if n not in self.values.keys() | self.skipped]
+            keyword = word in self._kw["yes"] | self._kw["no"]
+            updated = self._fill(text, targets, asked, trust_asked=not keyword)
+        if asked is not None and optional and asked not in self.values:
+            self.skipped.add(asked)  # optional slots are asked once
+            return self._next(updated, retry=False)
+        return self._next(updated, retry=not updated)
+
+    def _on_confirmation(self, text: str, word: str) -> Turn:
+        if word in self._kw["yes"]:
+            return self._finish()
+        if word not in self._kw["no"]:
+            changed = self._fill(text, list(self.script.slots), None, trust_asked=False)
+            if changed:  # a correction: show the new summary
+                return self._next(changed, retry=False)
+            if self._label("", list(CONFIRM_LABELS), text, CONFIRM_MIN) == "yes":
+                return self._finish()
+        return self._turn(self._render(self.script.change), [])
+
+    def _next(self, updated: list[str], *, retry: bool) -> Turn:
+        pending = [n for n in self.script.slots if n not in self.values.keys() | self.skipped]
+        if pending:
+            self.state, self.asking = "asking", pending[0]
+            prompt = self.script.slots[pending[0]].prompt
+            message = f"{self._render(self.script.retry)} {prompt}" if retry else prompt
+        else:
+            self.state, self.asking = "confirming", None
+            message = self._render(self.script.confirmation)
+        return self._turn(message, updated)
+
+    def _finish(self) -> Turn:
+        result = {n: self.values[n] for n in self.script.slots if n in self.values}
+        schema = self.script.schema_for()
+        errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(result)]
+        if errors:  # a value that slipped past the per-slot checks would be a bug here
+            raise SchemaValidationError(errors, json.dumps(result, ensure_ascii=False), 1)
+        self.state, self.asking, self.result = "done", None, result
+        return self._turn(self._render(self.script.done), [])
+
+    def _turn(self, message: str, updated: list[str]) -> Turn:
+        return Turn(
+            message=message,
+            state=self.state,
+            slots=dict(self.values),
+            missing=self.missing,
+            updated=updated,
+            asking=self.asking,
+            result=self.result,
+        )
+
+    def _render(self, template: str) -> str:
+        return template.format_map({n: _show(self.values.get(n)) for n in self.script.slots})
+
+    # ------------------------------------------------------------------ model calls
+    def _fill(
+        self, text: str, targets: list[str], asked: str | None, *, trust_asked: bool
+    ) -> list[str]:
+        """Extract ``targets`` from ``text`` and keep the values the reply supports.
+
+        Constrained values (enums, dates, numbers) are taken before free text, and a free-text
+        value that repeats one already taken is dropped: a small model likes to copy the whole
+        reply into every text field.
+        """
+        if not targets:
+            return []
+        asked = asked if asked in targets else None
+        order = ([asked] if asked else []) + [n for n in targets if n != asked]
+        found = self._extract(text, order, asked is not None)
+        slots = self.script.slots
+        accepted: dict[str, Any] = {}
+        if asked is not None:
+            value = self._asked_value(asked, found.get(asked), text, trust_asked)
+            if value is not None:
+                accepted[asked] = value
+        rest = [n for n in targets if n not in accepted and n != asked]
+        rest.sort(key=lambda n: (_free_text(slots[n].json_schema), len(str(found.get(n)))))
+        for name in rest:
+            value = found.get(name)
+            if not grounded(value, slots[name].json_schema, text) or not self._valid(name, value):
+                continue
+            taken = [_norm(_show(v)) for v in accepted.values()]
+            if isinstance(value, str) and any(
+                t == _norm(value) or (_free_text(slots[name].json_schema) and t in _norm(value))
+                for t in taken
+            ):
+                continue
+            accepted[name] = value
+        changed = [n for n in targets if n in accepted and self.values.get(n) != accepted[n]]
+        self.values.update(accepted)
+        self.skipped.difference_update(accepted)
+        return changed
+
+    def _asked_value(self, name: str, value: Any, text: str, trust: bool) -> Any:
+        """The slot whose question was asked: as extracted if the reply states it; otherwise
+        an enum by label scoring, free text as the reply itself, other types as extracted."""
+        slot = self.script.slots[name]
+        if grounded(value, slot.json_schema, text) and self._valid(name, value):
+            return value
+        if not trust or not slot.required:
+            return None
+        labels = _enum_labels(slot.json_schema)
+        if labels is not None:
+            label = self._label(name, [str(v).strip() for v in labels], text)
+            return next(v for v in labels if str(v).strip() == label)
+        if _free_text(slot.json_schema):
+            value = " ".join(text.split())
+        return value if self._valid(name, value) else None
+
+    def _valid(self, name: str, value: Any) -> bool:
+        return value is not None and self._validators[name].is_valid(value)
+
+    def _extract(self, text: str, names: list[str], asked: bool) -> dict[str, Any]:
+        instructions = INSTRUCTION.format(goal=self.script.goal.strip().rstrip("."))
+        formats = {self.script.slots[n].json_schema.get("format") for n in names}
+        if formats & {"date", "date-time"}:
+            instructions += f" Today is {self.today:%A} {self.today.isoformat()}."
+        schema = self.script.schema_for(names, nullable=True)
+        schema["required"] = names[:1] if asked else []  # an answer to the question is due
+        extractor = Extractor(
+            self.engine,
+            schema,
+            instructions=instructions,
+            max_retries=1,
+            max_tokens=64 + 48 * len(names),
+        )
+        try:
+            value = extractor.extract(text)
+        except SchemaValidationError as exc:  # nothing filled: the question is asked again
+            log.warning("converse: extraction failed: %s", exc)
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def _label(self, key: str, labels: list[str], text: str, least: float = 0.0) -> str | None:
+        """Label scoring: the confirmation's yes/no (key ""), or an enum slot's values."""
+        clf = self._classifiers.get(key)
+        if clf is None:
+            if key:
+                prompt = self.script.slots[key].prompt
+                instruction = f"The question was: {prompt}\n{ENUM_INSTRUCTION}"
+                clf = Classifier(self.engine, labels, instruction=instruction)
+            else:
+                clf = Classifier(
+                    self.engine,
+                    labels,
+                    descriptions=CONFIRM_LABELS,
+                    instruction=CONFIRM_INSTRUCTION,
+                )
+            self._classifiers[key] = clf
+        result = clf.classify(text)
+        return result.label if result.confidence >= least else None

@@ -1,0 +1,101 @@
+"""Guided conversation on the real embedded SmolLM2-135M: library and CLI.
+
+The model is tiny, so the scripted user answers one question per turn, plainly; the tests
+assert the structure (every turn says something, the conversation ends, the result is valid
+for the script's schema), not the exact values the model picked.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import jsonschema
+from click.testing import CliRunner
+
+from edgewise.cli import converse as converse_cmd
+from edgewise.cli.main import cli
+from edgewise.tasks.converse import Conversation, load_script
+
+ROOT = Path(__file__).resolve().parents[2]
+APPLIANCES = ["washing machine", "dishwasher", "fridge", "oven"]
+SCRIPT = {
+    "goal": "book a repair visit",
+    "slots": {
+        "appliance": {"schema": {"enum": APPLIANCES}, "prompt": "Which appliance is broken?"},
+        "date": {"schema": {"type": "string", "format": "date"}, "prompt": "Which day?"},
+        "phone": {
+            "schema": {"type": "string", "minLength": 6, "maxLength": 30},
+            "prompt": "Which phone number can we call?",
+        },
+    },
+    "confirmation": "Your {appliance} on {date}, we call {phone}. Is that right?",
+    "done": "Booked.",
+}
+
+
+def run(conv: Conversation, answers: dict[str, str], yes: str, max_turns: int = 8) -> list:
+    """Answer whatever the conversation asks for, then confirm; return the turns."""
+    assert conv.start().strip()
+    turns = []
+    for _ in range(max_turns):
+        turn = conv.reply(answers[conv.asking] if conv.asking else yes)
+        turns.append(turn)
+        assert turn.message.strip()
+        if turn.state in ("done", "cancelled"):
+            break
+    return turns
+
+
+def test_a_scripted_user_books_a_visit(engine):
+    conv = Conversation(SCRIPT, engine, today=date(2025, 6, 2))
+    answers = {"appliance": "The oven", "date": "2025-06-14", "phone": "+44 20 7946 0958"}
+    turns = run(conv, answers, "yes")
+    assert [t.state for t in turns][-2:] == ["confirming", "done"]
+    assert len(turns) <= 6  # each answer filled its slot or was asked again at most twice
+    result = turns[-1].result
+    jsonschema.validate(result, conv.script.schema_for())
+    assert result["appliance"] in APPLIANCES and set(result) == {"appliance", "date", "phone"}
+    date.fromisoformat(result["date"])
+
+
+def test_a_conversation_in_german(engine):
+    script = {
+        "goal": "einen Reparaturtermin buchen",
+        "slots": {
+            "geraet": {
+                "schema": {"enum": ["Waschmaschine", "Kühlschrank", "Backofen"]},
+                "prompt": "Welches Gerät ist kaputt?",
+            },
+            "datum": {"schema": {"type": "string", "format": "date"}, "prompt": "An welchem Tag?"},
+        },
+        "confirmation": "{geraet} am {datum}. Stimmt das?",
+        "done": "Gebucht.",
+        "retry": "Das habe ich nicht verstanden.",
+    }
+    conv = Conversation(script, engine, today=date(2025, 6, 2))
+    turns = run(conv, {"geraet": "Der Kühlschrank", "datum": "am 14.06.2025"}, "ja")
+    assert turns[-1].state == "done" and turns[-1].message == "Gebucht."
+    jsonschema.validate(turns[-1].result, conv.script.schema_for())
+
+
+def test_the_example_script_is_valid_for_the_model(engine):
+    script = load_script(ROOT / "examples" / "repair_visit.yaml")
+    conv = Conversation(script, engine)
+    assert conv.start().endswith(script.slots["appliance"].prompt)
+    assert conv.reply("cancel").state == "cancelled"
+
+
+def test_cli_on_the_model(tmp_path, engine, monkeypatch):
+    monkeypatch.setattr(converse_cmd, "_engine", lambda model: engine)  # one load per session
+    script = {**SCRIPT, "slots": {k: SCRIPT["slots"][k] for k in ("appliance", "phone")}}
+    script["confirmation"] = "{appliance}, {phone}?"
+    path = tmp_path / "repair.yaml"
+    path.write_text(json.dumps(script), encoding="utf-8")
+    lines = ["my fridge", "+44 20 7946 0958", "yes", "yes", "yes"]
+    result = CliRunner().invoke(cli, ["converse", str(path)], input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["appliance"] in APPLIANCES and 6 <= len(data["phone"]) <= 30
+    assert "Which appliance is broken?" in result.stderr and "Booked." in result.stderr

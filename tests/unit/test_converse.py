@@ -1,0 +1,402 @@
+"""Guided conversation on the FakeEngine: scripts, slot filling, confirmation, cancel, the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from edgewise import FakeEngine
+from edgewise.cli import converse as converse_cmd
+from edgewise.cli.main import cli
+from edgewise.errors import InputError, UnsupportedSchemaError
+from edgewise.tasks.converse import Conversation, Script, grounded, load_script, parse_script
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repair_visit.yaml"
+
+SCRIPT = {
+    "goal": "book a repair visit",
+    "slots": {
+        "appliance": {
+            "schema": {"type": "string", "enum": ["washing machine", "fridge", "oven"]},
+            "prompt": "Which appliance?",
+        },
+        "date": {"schema": {"type": "string", "format": "date"}, "prompt": "Which day?"},
+        "address": {"schema": {"type": "string", "maxLength": 80}, "prompt": "Which address?"},
+        "notes": {
+            "schema": {"type": "string", "maxLength": 80},
+            "prompt": "Anything else?",
+            "required": False,
+        },
+    },
+    "confirmation": "{appliance} on {date} at {address} ({notes}). OK?",
+    "done": "Booked for {date}.",
+}
+
+
+def tail_scorer(prompt: str, cont: str) -> float:
+    """A label scores high when it appears in the item's text (after the last 'Text:')."""
+    text = prompt.rsplit("Text:", 1)[-1].rsplit("Assistant:", 1)[0].lower()
+    return 0.0 if cont.strip().lower() in text else -5.0
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine(scorer=tail_scorer, default_response="{}")
+
+
+def conversation(engine: FakeEngine, script: dict | None = None) -> Conversation:
+    return Conversation(script or SCRIPT, engine, today=date(2025, 3, 10))
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------- scripts
+def test_example_script_loads_and_its_schema_is_valid():
+    script = load_script(EXAMPLE)
+    assert list(script.slots)[:3] == ["appliance", "problem", "date"]
+    schema = script.schema_for()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert "notes" not in schema["required"] and "phone" in schema["required"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("goal: [unclosed\n", "not valid YAML at line"),
+        ("- a list\n", "must be a mapping"),
+        ("goal: g\nslots: {}\nconfirmation: ok\n", "slots:"),
+        ("goal: g\nconfirmation: ok\nslots:\n  a: {schema: {type: string}}\n", "slots.a.prompt"),
+        (
+            "goal: g\nconfirmation: ok\ncolour: red\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "colour: Extra inputs are not permitted",
+        ),
+        (
+            "goal: g\nconfirmation: ok\nslots:\n  a: {schema: {type: string}, prompt: q, typo: 1}\n",
+            "slots.a.typo: Extra inputs are not permitted",
+        ),
+        (
+            "goal: g\nconfirmation: ok\nslots:\n  a b: {schema: {type: string}, prompt: q}\n",
+            "slots.a b",
+        ),
+        (
+            "goal: g\nconfirmation: 'x {nope}'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: unknown slot {nope} (slots: a)",
+        ),
+        (
+            "goal: g\nconfirmation: 'x {a'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: bad template",
+        ),
+        (
+            "goal: g\nconfirmation: ok\nslots:\n  a: {schema: {type: strin}, prompt: q}\n",
+            "slots.a.schema: not a valid JSON Schema",
+        ),
+    ],
+)
+def test_bad_scripts_are_one_line_input_errors_naming_file_and_key(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        load_script(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path)) and expected in message
+
+
+def test_slot_types_the_grammar_cannot_express(tmp_path):
+    path = write(
+        tmp_path,
+        "goal: g\nconfirmation: ok\nslots:\n"
+        "  phone: {schema: {type: string, pattern: '^[0-9]+$'}, prompt: q}\n",
+    )
+    with pytest.raises(UnsupportedSchemaError) as info:
+        load_script(path)
+    assert f"{path}: slots.phone.schema" in str(info.value) and "'pattern'" in str(info.value)
+    ref = {"type": "object", "properties": {"x": {"$ref": "#/$defs/x"}}, "$defs": {"x": {}}}
+    data = {**SCRIPT, "slots": {"a": {"schema": ref, "prompt": "q"}}, "confirmation": "ok"}
+    with pytest.raises(UnsupportedSchemaError, match=r"slots\.a\.schema"):
+        parse_script(data)
+    with pytest.raises(UnsupportedSchemaError, match="format 'email'"):
+        Conversation(
+            {
+                **data,
+                "slots": {"a": {"schema": {"type": "string", "format": "email"}, "prompt": "q"}},
+            },
+            FakeEngine(),
+        )
+
+
+def test_missing_and_undecodable_files(tmp_path):
+    with pytest.raises(InputError, match="cannot read the script"):
+        load_script(tmp_path / "nope.yaml")
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("goal: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match="not UTF-8"):
+        load_script(bad)
+
+
+# ---------------------------------------------------------------------- turns
+def test_slots_fill_across_turns_and_missing_ones_are_asked(engine):
+    conv = conversation(engine)
+    assert conv.start() == "Which appliance?"
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14"})
+    turn = conv.reply("The oven, please come on 2025-03-14")
+    assert turn.state == "asking" and turn.asking == "address"
+    assert turn.slots == {"appliance": "oven", "date": "2025-03-14"}
+    assert turn.updated == ["appliance", "date"] and turn.missing == ["address"]
+    assert turn.message == "Which address?"
+    # the extraction schema holds the missing slots, the asked one first and due, all nullable
+    schema = engine.calls[-1]["schema"]
+    assert list(schema["properties"]) == ["appliance", "date", "address", "notes"]
+    assert schema["required"] == ["appliance"]
+    assert schema["properties"]["address"]["type"] == ["string", "null"]
+    assert schema["properties"]["appliance"]["enum"][-1] is None
+    engine.enqueue({"address": "Hauptstraße 5"})
+    turn = conv.reply("Hauptstraße 5")
+    schema = engine.calls[-1]["schema"]
+    assert list(schema["properties"]) == ["address", "notes"] and schema["required"] == ["address"]
+    assert turn.asking == "notes" and turn.missing == []
+
+
+def test_a_reply_that_fills_nothing_asks_again(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"date": None})
+    conv.reply("The oven")  # appliance found by label scoring
+    engine.enqueue({"date": None})
+    turn = conv.reply("I am not sure")
+    assert turn.state == "asking" and turn.asking == "date" and turn.updated == []
+    assert turn.message == "Sorry, I did not get that. Which day?"
+
+
+def test_made_up_values_are_dropped(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "fridge", "date": "2022-01-01", "address": "123 Main Street"})
+    turn = conv.reply("My fridge is broken")
+    # the date and the address are not in the reply: a small model invented them
+    assert turn.slots == {"appliance": "fridge"} and turn.asking == "date"
+
+
+def test_the_asked_enum_is_decided_by_label_scoring(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "washing machine"})  # not what the user said
+    turn = conv.reply("Mein Oven ist kaputt")
+    assert turn.slots == {"appliance": "oven"}
+    assert [c for c in engine.calls if c["op"] == "score"][-1]["continuations"] == [
+        "washing machine",
+        "fridge",
+        "oven",
+    ]
+
+
+def test_asked_free_text_falls_back_to_the_reply(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14"})
+    conv.reply("oven on 2025-03-14")
+    engine.enqueue({"address": "123 Main Street"})  # invented
+    turn = conv.reply("Hauptstraße 5,   Berlin")
+    assert turn.slots["address"] == "Hauptstraße 5, Berlin"
+
+
+def test_a_failed_extraction_asks_again_instead_of_failing(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue("not json", "still not json")
+    turn = conv.reply("2025-03-14")
+    # nothing extracted; the enum question is still decided by label scoring, so it moves on
+    assert turn.state == "asking"
+    assert "date" not in turn.slots
+
+
+def _to_confirmation(engine: FakeEngine) -> Conversation:
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14", "address": "Hauptstraße 5"})
+    turn = conv.reply("oven, 2025-03-14, Hauptstraße 5")
+    assert turn.asking == "notes"
+    calls = len(engine.calls)
+    turn = conv.reply("nein")  # skips the optional slot without the model
+    assert len(engine.calls) == calls
+    assert turn.state == "confirming" and turn.asking is None
+    assert turn.message == "oven on 2025-03-14 at Hauptstraße 5 (-). OK?"
+    return conv
+
+
+def test_yes_ends_with_a_validated_result(engine):
+    conv = _to_confirmation(engine)
+    turn = conv.reply("Yes!")
+    assert turn.state == "done" and turn.message == "Booked for 2025-03-14."
+    assert (
+        turn.result
+        == conv.result
+        == {
+            "appliance": "oven",
+            "date": "2025-03-14",
+            "address": "Hauptstraße 5",
+        }
+    )
+    jsonschema.validate(turn.result, conv.script.schema_for())
+    with pytest.raises(InputError, match="over"):
+        conv.reply("hello?")
+
+
+def test_a_correction_is_applied_and_confirmed_again(engine):
+    conv = _to_confirmation(engine)
+    # the model copies the whole reply into the free-text field too; only the date changes
+    engine.enqueue({"date": "2025-03-15", "address": "no, make it 2025-03-15"})
+    turn = conv.reply("no, make it 2025-03-15")
+    assert turn.state == "confirming" and turn.updated == ["date"]
+    assert turn.slots["address"] == "Hauptstraße 5" and "2025-03-15" in turn.message
+    assert conv.reply("ok").result["date"] == "2025-03-15"
+
+
+def test_no_asks_what_to_change_and_other_answers_are_scored(engine):
+    conv = _to_confirmation(engine)
+    turn = conv.reply("no")
+    assert turn.state == "confirming" and turn.message == "What should I change?"
+    turn = conv.reply("that is all wrong")  # nothing extracted, scored as not-yes
+    assert turn.state == "confirming" and turn.message == "What should I change?"
+    turn = conv.reply("alright then, yes go ahead")  # not a keyword: label scoring says yes
+    assert turn.state == "done" and turn.result is not None
+
+
+@pytest.mark.parametrize("word", ["cancel", "  Stop. ", "abbrechen"])
+def test_cancel(engine, word):
+    conv = conversation(engine)
+    conv.start()
+    turn = conv.reply(word)
+    assert turn.state == "cancelled" and turn.result is None and turn.message == "Cancelled."
+    assert not [c for c in engine.calls if c["op"] == "generate"]
+    with pytest.raises(InputError):
+        conv.reply("oven")
+
+
+def test_cancel_while_confirming_and_programmatically(engine):
+    conv = _to_confirmation(engine)
+    assert conv.reply("quit").state == "cancelled"
+    conv = conversation(engine)
+    assert conv.cancel().state == "cancelled"
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t"])
+def test_empty_reply_is_an_input_error(engine, text):
+    conv = conversation(engine)
+    conv.start()
+    with pytest.raises(InputError, match="empty reply"):
+        conv.reply(text)
+    assert conv.state == "asking"
+
+
+def test_a_script_in_another_language(engine):
+    script = {
+        **SCRIPT,
+        "greeting": "Hallo! Wir buchen einen Reparaturtermin.",
+        "slots": {
+            "geraet": {
+                "schema": {"enum": ["Waschmaschine", "Kühlschrank", "Backofen"]},
+                "prompt": "Welches Gerät?",
+            },
+            "datum": {"schema": {"type": "string", "format": "date"}, "prompt": "Welcher Tag?"},
+        },
+        "confirmation": "{geraet} am {datum}. Stimmt das?",
+        "done": "Gebucht.",
+        "retry": "Das habe ich nicht verstanden.",
+        "keywords": {"yes": ["ja", "passt"], "cancel": ["abbruch"]},
+    }
+    conv = conversation(engine, script)
+    assert conv.start() == "Hallo! Wir buchen einen Reparaturtermin.\nWelches Gerät?"
+    engine.enqueue({"geraet": "Kühlschrank", "datum": "2025-03-14"})
+    turn = conv.reply("Der Kühlschrank, am 14.03.2025 bitte")
+    assert turn.slots == {"geraet": "Kühlschrank", "datum": "2025-03-14"}
+    assert turn.message == "Kühlschrank am 2025-03-14. Stimmt das?"
+    system = engine.calls[-1]["prompt"]
+    assert "any language" in system and "without translating" in system
+    assert conv.reply("Passt!").state == "done"
+    conv = conversation(engine, script)
+    conv.start()
+    assert conv.reply("abbruch").state == "cancelled"
+
+
+def test_grounding_rules():
+    date_schema = {"type": "string", "format": "date"}
+    assert grounded("2025-03-14", date_schema, "am 14.03.2025")
+    assert grounded("2025-03-14", date_schema, "on March 14, 2025")
+    assert not grounded("2022-01-01", date_schema, "1 Main Street")
+    assert grounded(3, {}, "3 rooms") and not grounded(4, {}, "3 rooms")
+    assert grounded("Main  Street", {}, "at main street.") and not grounded(True, {}, "yes")
+
+
+def test_script_objects_are_checked_too():
+    script = Script.model_validate(
+        {**SCRIPT, "slots": {"a": {"schema": {"not": {}}, "prompt": "q"}}, "confirmation": "ok"}
+    )
+    with pytest.raises(UnsupportedSchemaError, match="'not'"):
+        Conversation(script, FakeEngine())
+
+
+# ---------------------------------------------------------------------- CLI
+@pytest.fixture
+def cli_engine(monkeypatch, engine):
+    monkeypatch.setattr(converse_cmd, "_engine", lambda model: engine)
+    return engine
+
+
+def _script_file(tmp_path: Path) -> Path:
+    return write(tmp_path, json.dumps(SCRIPT), "repair.yaml")  # JSON is YAML
+
+
+def test_cli_runs_a_conversation_and_prints_the_result(tmp_path, cli_engine):
+    cli_engine.enqueue({"appliance": "oven", "date": "2025-03-14", "address": "Hauptstraße 5"})
+    result = CliRunner().invoke(
+        cli,
+        ["converse", str(_script_file(tmp_path))],
+        input="oven 2025-03-14 Hauptstraße 5\n\nno\nyes\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "appliance": "oven",
+        "date": "2025-03-14",
+        "address": "Hauptstraße 5",
+    }
+    assert "Which appliance?" in result.stderr and "empty reply" in result.stderr
+    assert "Booked for 2025-03-14." in result.stderr
+
+
+def test_cli_json_lines(tmp_path, cli_engine):
+    result = CliRunner().invoke(
+        cli, ["converse", "--json", str(_script_file(tmp_path))], input="cancel\n"
+    )
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0] == {"message": "Which appliance?", "state": "asking", "asking": "appliance"}
+    assert lines[-1]["state"] == "cancelled" and lines[-1]["result"] is None
+
+
+def test_cli_end_of_input_is_one_line_and_non_zero(tmp_path, cli_engine):
+    result = CliRunner().invoke(cli, ["converse", str(_script_file(tmp_path))], input="")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: input ended before")
+    assert result.stdout == ""
+
+
+def test_cli_bad_script_fails_before_loading_a_model(tmp_path, monkeypatch):
+    def no_model(model):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(converse_cmd, "_engine", no_model)
+    path = write(tmp_path, "goal: g\nslots: {a: {schema: {type: string}, prompt: q}}\n")
+    result = CliRunner().invoke(cli, ["converse", str(path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: {path}: confirmation: Field required"
+    result = CliRunner().invoke(cli, ["converse", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 1 and result.output.startswith("error: ")
+    assert len(result.output.strip().splitlines()) == 1
