@@ -60,26 +60,6 @@ def test_a_scripted_user_books_a_visit(engine):
     date.fromisoformat(result["date"])
 
 
-def test_a_conversation_in_german(engine):
-    script = {
-        "goal": "einen Reparaturtermin buchen",
-        "slots": {
-            "geraet": {
-                "schema": {"enum": ["Waschmaschine", "Kühlschrank", "Backofen"]},
-                "prompt": "Welches Gerät ist kaputt?",
-            },
-            "datum": {"schema": {"type": "string", "format": "date"}, "prompt": "An welchem Tag?"},
-        },
-        "confirmation": "{geraet} am {datum}. Stimmt das?",
-        "done": "Gebucht.",
-        "retry": "Das habe ich nicht verstanden.",
-    }
-    conv = Conversation(script, engine, today=date(2025, 6, 2))
-    turns = run(conv, {"geraet": "Der Kühlschrank", "datum": "am 14.06.2025"}, "ja")
-    assert turns[-1].state == "done" and turns[-1].message == "Gebucht."
-    jsonschema.validate(turns[-1].result, conv.script.schema_for())
-
-
 def test_the_example_script_is_valid_for_the_model(engine):
     script = load_script(ROOT / "examples" / "repair_visit.yaml")
     conv = Conversation(script, engine)
