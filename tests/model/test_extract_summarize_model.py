@@ -53,11 +53,11 @@ def test_reask_then_a_typed_error_with_the_raw_text(engine):
     # a post-generation check the model cannot satisfy: it must be re-asked, then fail cleanly
     impossible = {
         "type": "object",
-        "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 4}},
+        "properties": {"n": {"type": "number", "minimum": 5, "maximum": 4}},
         "required": ["n"],
     }
     with pytest.raises(SchemaValidationError) as info:
-        Extractor(engine, impossible, max_retries=1, max_tokens=16).extract("The number is 7.")
+        Extractor(engine, impossible, max_retries=1, max_tokens=64).extract("The number is 7.")
     err = info.value
     assert err.attempts == 2 and err.raw_text and "n" in json.loads(err.raw_text)
 

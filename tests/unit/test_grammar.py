@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from pydantic import BaseModel, Field
 
@@ -62,8 +64,8 @@ def test_unsupported_is_an_error_not_any_json(schema, needle):
 
 
 def test_validated_keywords_are_reported():
-    compiled = compile_schema({"type": "integer", "minimum": 0, "maximum": 10})
-    assert compiled.validated_keywords == {"minimum", "maximum"}
+    compiled = compile_schema({"type": "array", "items": {"type": "integer"}, "uniqueItems": True})
+    assert compiled.validated_keywords == {"uniqueItems"}
 
 
 def test_optional_properties_without_required():
@@ -79,3 +81,44 @@ def test_not_a_schema():
         compile_schema(42)
     with pytest.raises(UnsupportedSchemaError, match="not valid JSON"):
         compile_schema("{nope")
+
+
+def _as_regex(gbnf_body: str) -> str:
+    """The integer-range rules use only literals, digit classes, {n}, groups and |."""
+    return gbnf_body.replace('"', "").replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    "lo,hi",
+    [(1, 1000), (0, 9), (7, 7), (-25, 130), (-300, -12), (95, 1205), (None, 40), (-3, None)],
+)
+def test_integer_bounds_are_spelled_out_exactly(lo, hi):
+    schema = {"type": "integer"}
+    if lo is not None:
+        schema["minimum"] = lo
+    if hi is not None:
+        schema["maximum"] = hi
+    compiled = compile_schema(schema)
+    assert compiled.validated_keywords == frozenset()  # enforced, not only checked after
+    body = compiled.gbnf.splitlines()[0].removeprefix("root ::= ")
+    pattern = re.compile(_as_regex(body))
+    for n in range(-1500, 1501):
+        inside = (lo is None or n >= lo) and (hi is None or n <= hi)
+        assert bool(pattern.fullmatch(str(n))) == inside, n
+    for text in ("-0", "007", "01"):
+        assert not pattern.fullmatch(text)
+    if hi is None:
+        assert pattern.fullmatch("9" * 16) and not pattern.fullmatch("1" + "0" * 16)
+
+
+def test_exclusive_and_fractional_integer_bounds():
+    g = compile_schema({"type": "integer", "exclusiveMinimum": 0, "maximum": 9.5}).gbnf
+    assert g.splitlines()[0] == "root ::= [1-9]"
+    with pytest.raises(UnsupportedSchemaError, match="no integer"):
+        compile_schema({"type": "integer", "minimum": 5, "maximum": 4})
+
+
+def test_number_bounds_stay_validated_but_a_minimum_of_zero_drops_the_sign():
+    compiled = compile_schema({"type": "number", "minimum": 0, "maximum": 1})
+    assert compiled.validated_keywords == {"minimum", "maximum"}
+    assert '"-"' not in compiled.gbnf

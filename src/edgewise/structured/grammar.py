@@ -6,9 +6,11 @@ call time, never a silent fallback to "any JSON". Keywords in three groups:
 - enforced by the grammar: type (incl. lists of types), properties, required,
   additionalProperties (false or absent), items, minItems/maxItems (<= 64), enum, const,
   anyOf/oneOf, $ref into $defs/definitions, minLength/maxLength (<= 512), format
-  (date, time, date-time, uuid);
-- checked by validation after generation: minimum, maximum, exclusiveMinimum,
-  exclusiveMaximum, multipleOf, uniqueItems;
+  (date, time, date-time, uuid), and minimum/maximum/exclusiveMinimum/exclusiveMaximum on
+  integers (the grammar spells out the range digit by digit: a model asked for a quantity
+  up to 1000 cannot write 3000000000000000);
+- checked by validation after generation: the bounds on non-integer numbers (the grammar
+  only drops the minus sign when the minimum is 0 or more), multipleOf, uniqueItems;
 - annotations, ignored: title, description, default, examples, $schema, $id, $comment,
   readOnly, writeOnly, deprecated.
 
@@ -22,6 +24,7 @@ wander into endless whitespace. Object properties come in the schema's order.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +35,8 @@ from edgewise.errors import UnsupportedSchemaError
 MAX_STRING_BOUND = 512
 MAX_ITEMS_BOUND = 64
 MAX_RULES = 4000
+MAX_DIGITS = 16  # integers have at most this many digits, as in the "integer" primitive
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 ANNOTATIONS = {
     "title", "description", "default", "examples", "$schema", "$id", "$comment",
@@ -111,10 +116,94 @@ def _compile_cached(key: str) -> CompiledSchema:
     return CompiledSchema(data, builder.render(), frozenset(builder.validated))
 
 
+def _same_length(lo: str, hi: str) -> str:
+    """GBNF for the digit strings of one length from ``lo`` to ``hi`` (lo <= hi)."""
+    if lo == hi:
+        return f'"{lo}"'
+    if len(lo) == 1:
+        return f"[{lo}-{hi}]"
+    if lo[0] == hi[0]:
+        return f'"{lo[0]}" ( {_same_length(lo[1:], hi[1:])} )'
+    rest = len(lo) - 1
+    parts, first, last = [], int(lo[0]), int(hi[0])
+    if lo[1:] != "0" * rest:
+        parts.append(f'"{lo[0]}" ( {_same_length(lo[1:], "9" * rest)} )')
+        first += 1
+    tail = None
+    if hi[1:] != "9" * rest:
+        tail = f'"{hi[0]}" ( {_same_length("0" * rest, hi[1:])} )'
+        last -= 1
+    if first <= last:
+        digit = f'"{first}"' if first == last else f"[{first}-{last}]"
+        parts.append(f"{digit} [0-9]{{{rest}}}")
+    if tail:
+        parts.append(tail)
+    return " | ".join(parts)
+
+
+def _naturals(lo: int, hi: int | None) -> str:
+    """GBNF for the integers ``lo`` <= n <= ``hi`` (no bound: up to MAX_DIGITS digits), lo >= 0."""
+    top = 10**MAX_DIGITS - 1
+    hi = top if hi is None else min(hi, top)
+    parts = []
+    for width in range(len(str(lo)), len(str(hi)) + 1):
+        a = max(lo, 10 ** (width - 1) if width > 1 else 0)
+        b = min(hi, 10**width - 1)
+        if a <= b:
+            parts.append(_same_length(str(a), str(b)))
+    return " | ".join(parts)
+
+
+def integer_range(lo: int | None, hi: int | None) -> str:
+    """GBNF for the JSON integers in [lo, hi]; None is unbounded on that side."""
+    parts = []
+    if hi is None or hi >= 0:
+        parts.append(_naturals(max(lo, 0) if lo is not None else 0, hi))
+    if lo is None or lo < 0:
+        least = 1 if hi is None or hi >= 0 else -hi
+        parts.append(f'"-" ( {_naturals(least, None if lo is None else -lo)} )')
+    return " | ".join(f"( {p} )" for p in parts) if len(parts) > 1 else parts[0]
+
+
+def _bounds(schema: dict[str, Any], path: str) -> tuple[int | None, int | None]:
+    """The inclusive integer bounds of an integer schema; beyond MAX_DIGITS is unbounded."""
+    values = {}
+    for key in BOUNDS:
+        value = schema.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UnsupportedSchemaError(f"{key} must be a number", path)
+        values[key] = value
+    lows = [math.ceil(values["minimum"])] if "minimum" in values else []
+    if "exclusiveMinimum" in values:
+        lows.append(math.floor(values["exclusiveMinimum"]) + 1)
+    highs = [math.floor(values["maximum"])] if "maximum" in values else []
+    if "exclusiveMaximum" in values:
+        highs.append(math.ceil(values["exclusiveMaximum"]) - 1)
+    limit = 10**MAX_DIGITS
+    lo = max(lows) if lows and max(lows) > -limit else None
+    hi = min(highs) if highs and min(highs) < limit else None
+    if lo is not None and hi is not None and lo > hi:
+        raise UnsupportedSchemaError(f"no integer lies between the bounds {lo} and {hi}", path)
+    return lo, hi
+
+
 def _literal(value: Any) -> str:
     """GBNF literal matching the compact JSON encoding of ``value``."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return json.dumps(text, ensure_ascii=False)
+
+
+def _non_negative(schema: dict[str, Any]) -> bool:
+    lows = [schema.get("minimum"), schema.get("exclusiveMinimum")]
+    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in lows)
+
+
+def _integer_only(typ: Any) -> bool:
+    """Numeric bounds on this type are all enforced (no "number" for them to apply to)."""
+    types = typ if isinstance(typ, list) else [typ]
+    return "integer" in types and "number" not in types
 
 
 class _Builder:
@@ -161,6 +250,8 @@ class _Builder:
             if key in ANNOTATIONS or key in ENFORCED:
                 continue
             if key in VALIDATED:
+                if key in BOUNDS and _integer_only(schema.get("type")):
+                    continue  # enforced by the grammar
                 self.validated.add(key)
                 continue
             raise UnsupportedSchemaError(
@@ -217,6 +308,10 @@ class _Builder:
             return self.arr(schema, path, hint)
         if typ == "string":
             return self.string(schema, path, hint)
+        if typ == "integer" and any(k in schema for k in BOUNDS):
+            return self.define(hint, integer_range(*_bounds(schema, path)))
+        if typ == "number" and _non_negative(schema):
+            return self.define(hint, _PRIMITIVES["number"].removeprefix('"-"? '))
         if typ in ("integer", "number", "boolean", "null"):
             return self.prim(typ)
         raise UnsupportedSchemaError(f"unknown type {typ!r}", path)
