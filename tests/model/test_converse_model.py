@@ -60,6 +60,30 @@ def test_a_scripted_user_books_a_visit(engine):
     date.fromisoformat(result["date"])
 
 
+def test_a_conversation_in_german(engine):
+    # The 135M model answers null for a German dotted date ("am 14.06.2025") and, forced,
+    # invents one ("1406-06-20", rejected: it disagrees with the reply's digits); an ISO date
+    # inside a German sentence is within its reach.
+    script = {
+        "goal": "einen Reparaturtermin buchen",
+        "slots": {
+            "geraet": {
+                "schema": {"enum": ["Waschmaschine", "Kühlschrank", "Backofen"]},
+                "prompt": "Welches Gerät ist kaputt?",
+            },
+            "datum": {"schema": {"type": "string", "format": "date"}, "prompt": "An welchem Tag?"},
+        },
+        "confirmation": "{geraet} am {datum}. Stimmt das?",
+        "done": "Gebucht.",
+        "retry": "Das habe ich nicht verstanden.",
+    }
+    conv = Conversation(script, engine, today=date(2025, 6, 2))
+    turns = run(conv, {"geraet": "Der Kühlschrank", "datum": "am 2025-06-14"}, "ja")
+    assert turns[-1].state == "done" and turns[-1].message == "Gebucht."
+    jsonschema.validate(turns[-1].result, conv.script.schema_for())
+    assert turns[-1].result["datum"] == "2025-06-14"  # stated in the reply, and grounded
+
+
 def test_the_example_script_is_valid_for_the_model(engine):
     script = load_script(ROOT / "examples" / "repair_visit.yaml")
     conv = Conversation(script, engine)

@@ -184,6 +184,41 @@ def test_made_up_values_are_dropped(engine):
     assert turn.slots == {"appliance": "fridge"} and turn.asking == "date"
 
 
+def test_an_answer_to_another_question_does_not_guess_the_asked_slot(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "fridge", "date": "2025-03-14"})
+    turn = conv.reply("Come on 2025-03-14")
+    assert turn.slots == {"date": "2025-03-14"} and turn.asking == "appliance"
+    assert not [c for c in engine.calls if c["op"] == "score"]  # no label scoring fallback
+    assert turn.message == "Which appliance?"  # progress was made: no "sorry"
+
+
+def test_reply_without_start(engine):
+    engine.enqueue({"appliance": "oven", "date": None})
+    turn = conversation(engine).reply("the oven")
+    assert turn.slots == {"appliance": "oven"} and turn.asking == "date"
+
+
+def test_impossible_dates_are_not_accepted(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-02-30"})  # the grammar allows it
+    assert conv.reply("oven on 2025-02-30").slots == {"appliance": "oven"}
+
+
+def test_asked_date_given_as_null_is_extracted_again_without_null(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven"})
+    conv.reply("oven")
+    engine.enqueue({"date": None}, {"date": "2025-06-14"})
+    turn = conv.reply("am 14.06.2025")
+    assert turn.slots["date"] == "2025-06-14" and turn.updated == ["date"]
+    forced = engine.calls[-1]["schema"]
+    assert forced["required"] == ["date"] and forced["properties"]["date"]["type"] == "string"
+
+
 def test_the_asked_enum_is_decided_by_label_scoring(engine):
     conv = conversation(engine)
     conv.start()

@@ -5,8 +5,8 @@ to show; every text the user sees comes from the script, so it can speak any lan
 reply is extracted under a grammar into the slots still missing, all nullable ("not given").
 A small model invents values, so a value counts only if the reply states it (its text, a
 date's day and month or year, a number's digits); the slot just asked for is trusted more: an
-enum is decided by label scoring, free text falls back to the reply itself. With every
-required slot filled the confirmation is shown: new values are a correction, otherwise yes/no
+enum is decided by label scoring, free text falls back to the reply itself, other types are
+extracted again without null. With every required slot filled the confirmation is shown: new values are a correction, otherwise yes/no
 comes from the script's keywords or label scoring; yes ends with a validated result.
 """
 
@@ -67,13 +67,9 @@ class Keywords(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    yes: list[str] = Field(default=YES.split(), description="Replies that confirm the summary.")
-    no: list[str] = Field(
-        default=NO.split(), description="Replies that reject the summary or skip an optional slot."
-    )
-    cancel: list[str] = Field(
-        default=CANCEL.split(), description="Replies that end the conversation without a result."
-    )
+    yes: list[str] = Field(default=YES.split(), description="Confirm the summary.")
+    no: list[str] = Field(default=NO.split(), description="Reject it, or skip an optional slot.")
+    cancel: list[str] = Field(default=CANCEL.split(), description="End without a result.")
 
 
 class Slot(BaseModel):
@@ -93,16 +89,12 @@ class Script(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     goal: str = Field(min_length=1, description="What the conversation is for.")
-    slots: dict[SlotName, Slot] = Field(
-        min_length=1, description="Slot name -> slot, asked in order."
-    )
+    slots: dict[SlotName, Slot] = Field(min_length=1, description="Name -> slot, in order.")
     confirmation: str = Field(min_length=1, description="Summary to confirm; {slot} placeholders.")
     greeting: str | None = Field(default=None, description="Shown before the first question.")
     done: str = Field(default="Done.", description="Shown at the end; {slot} placeholders.")
     cancelled: str = Field(default="Cancelled.", description="Shown when the user cancels.")
-    retry: str = Field(
-        default="Sorry, I did not get that.", description="Before a re-asked question."
-    )
+    retry: str = Field(default="Sorry, I did not get that.", description="Before a re-ask.")
     change: str = Field(default="What should I change?", description="Asked after a 'no'.")
     keywords: Keywords = Field(default_factory=Keywords)
 
@@ -134,9 +126,7 @@ class Turn(BaseModel):
     state: State = Field(description="asking, confirming, done or cancelled.")
     slots: dict[str, Any] = Field(default_factory=dict, description="Values filled so far.")
     missing: list[str] = Field(default_factory=list, description="Required slots still empty.")
-    updated: list[str] = Field(
-        default_factory=list, description="Slots this turn filled or changed."
-    )
+    updated: list[str] = Field(default_factory=list, description="Slots this turn changed.")
     asking: str | None = Field(default=None, description="The slot the message asks for.")
     result: dict[str, Any] | None = Field(default=None, description="The validated result (done).")
 
@@ -187,7 +177,7 @@ def check_script(script: Script, source: str = "script") -> Script:
             names = _fields(text) if text else []
         except ValueError as exc:
             raise InputError(
-                f"{source}: {key}: bad template ({exc}); write {{{{ for a brace}}"
+                f"{source}: {key}: bad template ({exc}); write {{{{ and }}}} for literal braces"
             ) from None
         unknown = [n for n in names if n not in script.slots]
         if unknown:
@@ -228,6 +218,12 @@ def load_script(path: str | Path) -> Script:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}: not valid YAML{at}: {problem}") from None
     return parse_script(data, str(path))
+
+
+def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """Formats are checked too: the grammar lets through dates such as 2025-02-30."""
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    return jsonschema.Draft202012Validator(schema, format_checker=checker)
 
 
 def _norm(text: str) -> str:
@@ -311,9 +307,7 @@ class Conversation:
         self.asking: str | None = None
         self.result: dict[str, Any] | None = None
         self._kw = {k: {_norm(w) for w in v} for k, v in self.script.keywords.model_dump().items()}
-        self._validators = {
-            n: jsonschema.Draft202012Validator(s.json_schema) for n, s in self.script.slots.items()
-        }
+        self._validators = {n: _validator(s.json_schema) for n, s in self.script.slots.items()}
         self._classifiers: dict[str, Classifier] = {}
 
     @property
@@ -384,7 +378,7 @@ class Conversation:
     def _finish(self) -> Turn:
         result = {n: self.values[n] for n in self.script.slots if n in self.values}
         schema = self.script.schema_for()
-        errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(result)]
+        errors = [e.message for e in _validator(schema).iter_errors(result)]
         if errors:  # a value that slipped past the per-slot checks would be a bug here
             raise SchemaValidationError(errors, json.dumps(result, ensure_ascii=False), 1)
         self.state, self.asking, self.result = "done", None, result
@@ -412,7 +406,8 @@ class Conversation:
 
         Constrained values (enums, dates, numbers) are taken before free text, and a free-text
         value that repeats one already taken is dropped: a small model likes to copy the whole
-        reply into every text field.
+        reply into every text field. The asked slot's fallbacks apply only to a reply that
+        filled nothing else (it answered the question, not another one).
         """
         if not targets:
             return []
@@ -421,10 +416,9 @@ class Conversation:
         found = self._extract(text, order, asked is not None)
         slots = self.script.slots
         accepted: dict[str, Any] = {}
-        if asked is not None:
-            value = self._asked_value(asked, found.get(asked), text, trust_asked)
-            if value is not None:
-                accepted[asked] = value
+        value = found.get(asked) if asked else None
+        if asked and grounded(value, slots[asked].json_schema, text) and self._valid(asked, value):
+            accepted[asked] = value
         rest = [n for n in targets if n not in accepted and n != asked]
         rest.sort(key=lambda n: (_free_text(slots[n].json_schema), len(str(found.get(n)))))
         for name in rest:
@@ -438,36 +432,44 @@ class Conversation:
             ):
                 continue
             accepted[name] = value
+        if asked and not accepted and trust_asked and slots[asked].required:
+            value = self._fallback(asked, found.get(asked), text)
+            if value is not None:
+                accepted[asked] = value
         changed = [n for n in targets if n in accepted and self.values.get(n) != accepted[n]]
         self.values.update(accepted)
         self.skipped.difference_update(accepted)
         return changed
 
-    def _asked_value(self, name: str, value: Any, text: str, trust: bool) -> Any:
-        """The slot whose question was asked: as extracted if the reply states it; otherwise
-        an enum by label scoring, free text as the reply itself, other types as extracted."""
+    def _fallback(self, name: str, value: Any, text: str) -> Any:
+        """The asked slot when the reply does not state it: an enum by label scoring, free text
+        as the reply itself, other types (dates, numbers) as extracted, or extracted again
+        without null when the model said "not given" (it does, for "am 14.06.2025")."""
         slot = self.script.slots[name]
-        if grounded(value, slot.json_schema, text) and self._valid(name, value):
-            return value
-        if not trust or not slot.required:
-            return None
         labels = _enum_labels(slot.json_schema)
         if labels is not None:
             label = self._label(name, [str(v).strip() for v in labels], text)
             return next(v for v in labels if str(v).strip() == label)
         if _free_text(slot.json_schema):
             value = " ".join(text.split())
+        elif value is None:
+            value = self._extract(text, [name], True, nullable=False).get(name)
+        # a reply with digits must agree with the value; without, it may be "tomorrow"
+        if re.search(r"\d", text) and not grounded(value, slot.json_schema, text):
+            return None
         return value if self._valid(name, value) else None
 
     def _valid(self, name: str, value: Any) -> bool:
         return value is not None and self._validators[name].is_valid(value)
 
-    def _extract(self, text: str, names: list[str], asked: bool) -> dict[str, Any]:
+    def _extract(
+        self, text: str, names: list[str], asked: bool, *, nullable: bool = True
+    ) -> dict[str, Any]:
         instructions = INSTRUCTION.format(goal=self.script.goal.strip().rstrip("."))
         formats = {self.script.slots[n].json_schema.get("format") for n in names}
         if formats & {"date", "date-time"}:
             instructions += f" Today is {self.today:%A} {self.today.isoformat()}."
-        schema = self.script.schema_for(names, nullable=True)
+        schema = self.script.schema_for(names, nullable=nullable)
         schema["required"] = names[:1] if asked else []  # an answer to the question is due
         extractor = Extractor(
             self.engine,
@@ -484,20 +486,20 @@ class Conversation:
         return value if isinstance(value, dict) else {}
 
     def _label(self, key: str, labels: list[str], text: str, least: float = 0.0) -> str | None:
-        """Label scoring: the confirmation's yes/no (key ""), or an enum slot's values."""
+        """Label scoring: the confirmation's yes/no (key ""), or an enum slot's values.
+
+        Calibrated on content-free inputs: the one reply scored is no sample of a domain, and
+        words drawn from it would carry its label into the prior."""
         clf = self._classifiers.get(key)
         if clf is None:
             if key:
                 prompt = self.script.slots[key].prompt
-                instruction = f"The question was: {prompt}\n{ENUM_INSTRUCTION}"
-                clf = Classifier(self.engine, labels, instruction=instruction)
+                kw: dict[str, Any] = {
+                    "instruction": f"The question was: {prompt}\n{ENUM_INSTRUCTION}"
+                }
             else:
-                clf = Classifier(
-                    self.engine,
-                    labels,
-                    descriptions=CONFIRM_LABELS,
-                    instruction=CONFIRM_INSTRUCTION,
-                )
+                kw = {"descriptions": CONFIRM_LABELS, "instruction": CONFIRM_INSTRUCTION}
+            clf = Classifier(self.engine, labels, calibration="content_free", **kw)
             self._classifiers[key] = clf
         result = clf.classify(text)
         return result.label if result.confidence >= least else None
