@@ -43,10 +43,18 @@ def load_registry() -> dict[str, dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
+def public_mode(fd: int) -> None:
+    """Give a file made by mkstemp (mode 0600) the mode a plain open() would have."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    public_mode(fd)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -40,6 +40,9 @@ class GenerationOptions(BaseModel):
     repeat_penalty: float = Field(
         1.0, ge=0.0, le=3.0, description="Penalty for repeating recent tokens; 1.0 = off."
     )
+    ignore_eos: bool = Field(
+        False, description="Never end at the end-of-text token: always max_tokens (benchmarks)."
+    )
 
     @field_validator("stop", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ import click
 
 from edgewise.cli.common import read_file_text, read_text_arg
 from edgewise.errors import InputError
+from edgewise.store import public_mode
 
 
 class Item:
@@ -79,6 +80,7 @@ class JsonlSink:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            public_mode(fd)
             self._fh = os.fdopen(fd, "w", encoding="utf-8")
 
     def write(self, obj: dict[str, Any]) -> None:

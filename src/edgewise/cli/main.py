@@ -43,7 +43,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgewise.cli import converse, models, run, tasks
+    from edgewise.cli import bench, converse, models, run, tasks
 
     cli.add_command(run.run)
     cli.add_command(run.chat)
@@ -54,6 +54,7 @@ def _register() -> None:
     cli.add_command(converse.converse)
     cli.add_command(tasks.extract)
     cli.add_command(tasks.summarize)
+    cli.add_command(bench.bench)
 
 
 _register()

@@ -362,6 +362,7 @@ class LlamaCppEngine:
         self._stack.callback(self._model.close)
         self._vocab = self._model.vocab
         self.n_vocab = self._model.n_vocab()
+        self._eog: list[int] | None = None
         self.n_ctx_train = self._model.n_ctx_train()
         self.encoder_only = self.info.architecture in ENCODER_ARCHS
         self._embed_ctx: Any = None
@@ -644,6 +645,17 @@ class LlamaCppEngine:
             self._grammars[compiled.gbnf] = sampler
         return self._lib.llama_sampler_clone(sampler)
 
+    def _no_eog(self) -> Any:
+        """A logit-bias sampler that rules out every end-of-generation token."""
+        lib = self._lib
+        if self._eog is None:
+            self._eog = [t for t in range(self.n_vocab) if lib.llama_vocab_is_eog(self._vocab, t)]
+        eog = self._eog
+        biases = (lib.llama_logit_bias * len(eog))()
+        for i, tok in enumerate(eog):
+            biases[i].token, biases[i].bias = tok, float("-inf")
+        return lib.llama_sampler_init_logit_bias(self.n_vocab, len(eog), biases)
+
     def _sampler(self, opts: GenerationOptions, schema: Any) -> Any:
         lib = self._lib
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
@@ -655,6 +667,8 @@ class LlamaCppEngine:
                         self.n_vocab, 64, opts.repeat_penalty, 0.0, 0.0
                     ),
                 )
+            if opts.ignore_eos:
+                lib.llama_sampler_chain_add(chain, self._no_eog())
             if schema is not None:
                 lib.llama_sampler_chain_add(chain, self._grammar(schema))
             if opts.temperature == 0.0:

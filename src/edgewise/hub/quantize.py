@@ -20,6 +20,7 @@ import numpy as np
 
 from edgewise.errors import InputError, ModelLoadError
 from edgewise.gguf import read_gguf
+from edgewise.store import public_mode
 
 log = logging.getLogger("edgewise")
 
@@ -70,6 +71,7 @@ def quantize(src: str | Path, quant: str, out: str | Path | None = None) -> Path
         raise InputError("the output would overwrite the input; choose another -o")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    public_mode(fd)
     os.close(fd)
     tmp = Path(tmp_name)
     f16: Path | None = None

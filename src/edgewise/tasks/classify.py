@@ -328,10 +328,13 @@ class Classifier:
         rows = self.engine.score_batch(prefix, items, self._answers)
         return [self._probs(r)[0] for r in rows]
 
+    def _multi_prior(self) -> None:
+        cf = [self._yes(t or "N/A") for t in CONTENT_FREE]
+        self._prior = [sum(c[k] for c in cf) / len(cf) for k in range(len(self.labels))]
+
     def _run_multi(self, texts: Sequence[str], progress: Progress | None) -> list[Classification]:
         if self.calibrate and self._prior is None:
-            cf = [self._yes(t or "N/A") for t in CONTENT_FREE]
-            self._prior = [sum(c[k] for c in cf) / len(cf) for k in range(len(self.labels))]
+            self._multi_prior()
         results = []
         for n, raw in enumerate(texts, 1):
             result = Classification(label=None)
@@ -357,6 +360,16 @@ class Classifier:
         return results
 
     # ------------------------------------------------------------------ public
+    def prepare(self, texts: Sequence[str] = ()) -> None:
+        """Compute the calibration now, from ``texts`` (domain calibration draws its word bags
+        from them and the examples); otherwise the first ``classify_many`` call does it."""
+        if not self.calibrate or self._prior is not None:
+            return
+        if self.multi_label:
+            self._multi_prior()
+        else:
+            self._prior_single([t for t in texts if isinstance(t, str)])
+
     def classify(self, text: str) -> Classification:
         """Classify one text. Empty text is an InputError."""
         result = self.classify_many([text])[0]
