@@ -46,6 +46,19 @@ def test_batch_matches_one_by_one(engine):
             assert abs(b.scores[label] - s.scores[label]) < 0.1
 
 
+def test_a_label_is_scored_as_the_whole_answer(engine):
+    # "spam" is two tokens here ("sp" "am"); the end-of-turn token after each label makes the
+    # score that of the complete answer, not of a word the label merely starts
+    assert len(engine.tokenize("spam")) == 2
+    end = engine.tokenize("<|im_end|>", special=True)
+    assert len(end) == 1
+    clf = Classifier(engine, ["ham", "spam"])
+    assert all(c[-1:] == end for c in clf._conts)
+    score = engine.score_batch(clf._prefix, [engine.tokenize("Hi") + clf._suffix], clf._conts)
+    assert [s.text for s in score[0]] == ["ham", "spam"]  # the end token is not text
+    assert all(len(s.token_logprobs) == len(c) for s, c in zip(score[0], clf._conts))
+
+
 def test_multi_token_labels_and_calibration(engine):
     assert len(engine.tokenize("needs_human")) > 1
     raw = Classifier(engine, LABELS, calibrate=False)

@@ -56,7 +56,7 @@ class Engine(Protocol):
         self,
         prefix: Prompt | Sequence[int],
         items: Sequence[str | Sequence[int]],
-        continuations: Sequence[str],
+        continuations: Sequence[str | Sequence[int]],
     ) -> list[list[ContinuationScore]]: ...
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...

@@ -161,26 +161,27 @@ class FakeEngine:
         self,
         prefix: Prompt | Sequence[int],
         items: Sequence[str | Sequence[int]],
-        continuations: Sequence[str],
+        continuations: Sequence[str | Sequence[int]],
     ) -> list[list[ContinuationScore]]:
         if prefix and not isinstance(prefix, str) and isinstance(prefix[0], int):
             base = self.detokenize(prefix) + " "  # type: ignore[arg-type]
         else:
             base = self._text(prefix) if (not isinstance(prefix, str) or prefix) else ""  # type: ignore[arg-type]
         texts = [it if isinstance(it, str) else self.detokenize(it) for it in items]
+        conts = [c if isinstance(c, str) else self.detokenize(c) for c in continuations]
         self.calls.append(
             {
                 "op": "score",
                 "prefix": base,
                 "items": texts,
-                "continuations": list(continuations),
+                "continuations": conts,
             }
         )
         out = []
         for item in texts:
             text = base + item
             row = []
-            for c in continuations:
+            for c in conts:
                 lp = self.scorer(text, c)
                 n = max(1, self.count_tokens(c))
                 row.append(ContinuationScore(text=c, logprob=lp, token_logprobs=[lp / n] * n))

@@ -257,6 +257,57 @@ def smoke_test(path: Path) -> None:
         eng.close()
 
 
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+
+
+class _GrammarSampling:
+    """Grammar-constrained sampling that checks the grammar against one token, not the vocab.
+
+    The sampler chain picks a token from the raw logits; only that token is run through the
+    grammar. If the grammar rejects it, the whole vocabulary is filtered by the grammar and
+    the chain picks again (llama.cpp's common sampler does the same). Inside a JSON string
+    nearly every token the model prefers is allowed, and filtering 49k candidates through the
+    grammar was the larger part of each constrained step.
+    """
+
+    def __init__(self, engine: LlamaCppEngine, schema: Any) -> None:
+        self.engine = engine
+        self.lib = engine._lib
+        self.grammar = engine._grammar(schema)
+        self.buf = np.zeros(engine.n_vocab, dtype=_TOKEN_DATA)
+        self.ids = np.arange(engine.n_vocab, dtype=np.int32)
+        self.one = (self.lib.llama_token_data * 1)()
+        self.rejected = 0
+
+    def _candidates(self) -> Any:
+        self.buf["id"] = self.ids
+        self.buf["logit"] = self.engine._logits_row(-1)
+        self.buf["p"] = 0.0
+        data = self.buf.ctypes.data_as(ctypes.POINTER(self.lib.llama_token_data))
+        return self.lib.llama_token_data_array(data, self.engine.n_vocab, -1, False)
+
+    def sample(self, chain: Any) -> int:
+        lib = self.lib
+        cur = self._candidates()
+        lib.llama_sampler_apply(chain, ctypes.byref(cur))
+        tok = int(self.buf["id"][cur.selected])
+        self.one[0].id, self.one[0].logit, self.one[0].p = tok, 1.0, 0.0
+        single = lib.llama_token_data_array(self.one, 1, -1, False)
+        lib.llama_sampler_apply(self.grammar, ctypes.byref(single))
+        if self.one[0].logit == float("-inf"):
+            self.rejected += 1
+            cur = self._candidates()
+            lib.llama_sampler_apply(self.grammar, ctypes.byref(cur))
+            lib.llama_sampler_apply(chain, ctypes.byref(cur))
+            tok = int(self.buf["id"][cur.selected])
+        lib.llama_sampler_accept(self.grammar, tok)
+        lib.llama_sampler_accept(chain, tok)
+        return tok
+
+    def free(self) -> None:
+        self.lib.llama_sampler_free(self.grammar)
+
+
 def log_softmax_at(row: np.ndarray, ids: Sequence[int]) -> list[float]:
     """log P(id) for each id under the distribution of one logits row."""
     m = float(row.max())
@@ -656,7 +707,7 @@ class LlamaCppEngine:
             biases[i].token, biases[i].bias = tok, float("-inf")
         return lib.llama_sampler_init_logit_bias(self.n_vocab, len(eog), biases)
 
-    def _sampler(self, opts: GenerationOptions, schema: Any) -> Any:
+    def _sampler(self, opts: GenerationOptions) -> Any:
         lib = self._lib
         chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         try:
@@ -669,8 +720,6 @@ class LlamaCppEngine:
                 )
             if opts.ignore_eos:
                 lib.llama_sampler_chain_add(chain, self._no_eog())
-            if schema is not None:
-                lib.llama_sampler_chain_add(chain, self._grammar(schema))
             if opts.temperature == 0.0:
                 lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
             else:
@@ -710,7 +759,8 @@ class LlamaCppEngine:
             t0 = time.perf_counter()
             slot, cached = self._eval_prefix(tokens, need_logits=True)
             t1 = time.perf_counter()
-            sampler = self._sampler(opts, schema)
+            sampler = self._sampler(opts)
+            grammar = _GrammarSampling(self, schema) if schema is not None else None
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
             stops = StopMatcher(opts.stop)
             budget = min(opts.max_tokens, self.n_ctx - len(tokens))
@@ -718,7 +768,10 @@ class LlamaCppEngine:
             finish = "length"
             try:
                 while n_gen < budget:
-                    tok = lib.llama_sampler_sample(sampler, self._ctx.ctx, -1)
+                    if grammar is not None:
+                        tok = grammar.sample(sampler)
+                    else:
+                        tok = lib.llama_sampler_sample(sampler, self._ctx.ctx, -1)
                     if lib.llama_vocab_is_eog(self._vocab, tok):
                         finish = "stop"
                         break
@@ -737,6 +790,8 @@ class LlamaCppEngine:
                     slot.used = time.monotonic()
             finally:
                 lib.llama_sampler_free(sampler)
+                if grammar is not None:
+                    grammar.free()
             tail = stops.flush() + decoder.decode(b"", final=True) if not stops.stopped else ""
             t2 = time.perf_counter()
         yield Chunk(
@@ -765,7 +820,7 @@ class LlamaCppEngine:
         self,
         prefix: Prompt | Sequence[int],
         items: Sequence[str | Sequence[int]],
-        continuations: Sequence[str],
+        continuations: Sequence[str | Sequence[int]],
     ) -> list[list[ContinuationScore]]:
         """Score ``continuations`` after ``prefix + item`` for every item.
 
@@ -779,10 +834,13 @@ class LlamaCppEngine:
         self._need_ctx()
         if not continuations:
             raise EdgewiseError("no continuations to score")
-        conts = [self.tokenize(c) for c in continuations]
+        conts = [
+            self.tokenize(c) if isinstance(c, str) else [int(t) for t in c] for c in continuations
+        ]
         for text, toks in zip(continuations, conts):
             if not toks:
                 raise EdgewiseError(f"continuation {text!r} has no tokens")
+        names = [c if isinstance(c, str) else self.detokenize(c) for c in continuations]
         if isinstance(prefix, str):
             prefix_tokens = self.prompt_tokens(prefix) if prefix else []
         elif prefix and isinstance(prefix[0], int):
@@ -796,7 +854,7 @@ class LlamaCppEngine:
             for t in items
         ]
         with self._lock:
-            return self._score_batch(prefix_tokens, item_tokens, conts, continuations)
+            return self._score_batch(prefix_tokens, item_tokens, conts, names)
 
     def _score_batch(
         self,

@@ -128,12 +128,16 @@ class Classifier:
         self._prior: list[float] | None = None
         if multi_label:
             self._answers = ["yes", "no"] if engine.chat_mode else [" yes", " no"]
-            self._conts = self._answers
+            self._conts: list[list[int]] = [engine.tokenize(a) for a in self._answers]
         else:
-            self._conts = [lab if engine.chat_mode else " " + lab for lab in self.labels]
+            # a label is scored with the end of the answer after it, so "sp" is not read as
+            # "spam" and a label that is the start of a likelier word is not preferred
+            end = self._answer_end()
+            self._conts = [
+                engine.tokenize(lab if engine.chat_mode else " " + lab) + end for lab in self.labels
+            ]
             self._prefix, self._suffix = self._split(self._single_messages())
-        longest = max(len(engine.tokenize(c)) for c in self._conts)
-        self._reserve = longest + 8
+        self._reserve = max(len(c) for c in self._conts) + 8
 
     # ------------------------------------------------------------------ validation
     @staticmethod
@@ -193,6 +197,19 @@ class Classifier:
             msgs.append(Message(role="assistant", content=ex.label))
         msgs.append(Message(role="user", content=f"Text:\n{SENTINEL}"))
         return msgs
+
+    def _answer_end(self) -> list[int]:
+        """The token that closes an answer: the chat template's end of turn (its first token
+        after the assistant's text), or the newline of the plain "Label: x" format."""
+        if not self.engine.chat_mode:
+            return self.engine.tokenize("\n")
+        msgs = [
+            Message(role="user", content="x"),
+            Message(role="assistant", content=SENTINEL),
+        ]
+        rendered = self.engine.render(msgs, add_generation_prompt=False)
+        _, _, tail = rendered.partition(SENTINEL)
+        return self.engine.tokenize(tail, special=True)[:1] if tail else []
 
     def _split(self, messages: list[Message]) -> tuple[list[int], list[int]]:
         """Prefix tokens before the item's text and the template tokens after it."""

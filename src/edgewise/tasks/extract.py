@@ -30,6 +30,9 @@ INSTRUCTION = (
 Progress = Callable[[int, int], None]
 
 
+LOOP_PENALTY = 1.3  # repeat penalty for the re-ask after an output that hit max_tokens
+
+
 class Extraction(BaseModel):
     """The outcome for one text in ``extract_many``."""
 
@@ -167,8 +170,9 @@ class Extractor:
         msgs = self._messages(text)
         t0 = time.perf_counter()
         errors: list[str] = []
+        options = self.options
         for attempt in range(1, self.max_retries + 2):
-            out = self.engine.generate(self._prompt(msgs), self.options, schema=self.schema)
+            out = self.engine.generate(self._prompt(msgs), options, schema=self.schema)
             result.raw, result.attempts = out.text, attempt
             value, errors = self.validate(out.text)
             if not errors:
@@ -178,6 +182,10 @@ class Extractor:
                 errors = [
                     f"the JSON did not finish within max_tokens={self.options.max_tokens}"
                 ] + errors
+                # a small model that runs out of tokens is nearly always repeating itself
+                # ("1975, 1975, 1975, ..."); the same greedy prompt would do it again
+                penalty = max(options.repeat_penalty, LOOP_PENALTY)
+                options = options.model_copy(update={"repeat_penalty": penalty})
             msgs = msgs + [
                 Message(role="assistant", content=out.text),
                 Message(
