@@ -11,6 +11,7 @@ catch it once and turn it into a one-line message or a 4xx response::
     ├── UnsupportedSchemaError      a JSON Schema the grammar cannot express
     ├── SchemaValidationError       output that did not validate after the re-asks
     ├── CapabilityError             the engine cannot do this (e.g. chat on a base model)
+    │   └── UnsupportedArchitectureError  a model architecture a converter cannot handle
     ├── InputError                  empty prompt, undecodable input, bad files
     ├── PartialFailure              a batch finished but some records were skipped (exit 3)
     └── MissingExtraError           an optional extra is not installed
@@ -116,4 +117,16 @@ class MissingExtraError(EdgewiseError):
         self.package = package
         super().__init__(
             f"{feature} needs the {package!r} package: pip install 'edgewise[{extra}]'"
+        )
+
+
+class UnsupportedArchitectureError(CapabilityError):
+    """A model whose architecture a conversion (such as the ONNX export) does not handle."""
+
+    def __init__(self, architecture: str, supported: Sequence[str], what: str) -> None:
+        self.architecture = architecture
+        self.supported = list(supported)
+        super().__init__(
+            f"{what} does not support the {architecture!r} architecture "
+            f"(supported: {', '.join(self.supported)})"
         )

@@ -43,7 +43,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgewise.cli import bench, converse, models, run, tasks
+    from edgewise.cli import bench, converse, export, models, run, tasks
 
     cli.add_command(run.run)
     cli.add_command(run.chat)
@@ -55,6 +55,7 @@ def _register() -> None:
     cli.add_command(tasks.extract)
     cli.add_command(tasks.summarize)
     cli.add_command(bench.bench)
+    cli.add_command(export.export)
 
 
 _register()
