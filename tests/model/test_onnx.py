@@ -19,7 +19,7 @@ from edgewise.errors import (
     ContextLengthExceededError,
     UnsupportedSchemaError,
 )
-from edgewise.hub.onnx_export import dequantize_to_f32
+from edgewise.hub.quantize import dequantize_to_f32
 from edgewise.tasks.extract import extract
 
 SENTIMENT = [

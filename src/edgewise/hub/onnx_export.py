@@ -53,14 +53,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from edgewise.errors import (
     EdgewiseError,
     InputError,
     MissingExtraError,
     UnsupportedArchitectureError,
 )
+from edgewise.hub.quantize import dequantize_to_f32
 
 log = logging.getLogger("edgewise")
 
@@ -143,32 +142,6 @@ def hf_architecture(gguf_arch: str) -> str:
         raise UnsupportedArchitectureError(
             gguf_arch, sorted(ARCHITECTURES), "ONNX export"
         ) from None
-
-
-def dequantize_to_f32(src: str | Path, dst: str | Path) -> Path:
-    """Write ``src`` with every tensor as F32 (the exact values of its quantized weights)."""
-    import gguf
-
-    reader = gguf.GGUFReader(str(src))
-    writer = gguf.GGUFWriter(str(dst), arch=None)  # type: ignore[arg-type]
-    for field in reader.fields.values():
-        if field.name.startswith("GGUF.") or field.name == "general.file_type":
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    for t in reader.tensors:
-        data = np.asarray(t.data)
-        if t.tensor_type not in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16):
-            data = gguf.quants.dequantize(data, t.tensor_type)
-        shape = tuple(int(d) for d in reversed(t.shape))  # numpy order
-        writer.add_tensor(t.name, np.ascontiguousarray(data.reshape(shape).astype(np.float32)))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return Path(dst)
 
 
 # Runs in the child process: config/tokenizer folder from the GGUF, then the builder's main.

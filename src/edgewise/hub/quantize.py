@@ -29,8 +29,9 @@ FTYPES = {"F16": 1, "Q8_0": 7, "Q6_K": 18, "Q5_K_M": 17, "Q4_K_M": 15, "Q4_0": 2
 _FLOAT_FILE_TYPES = {"F32", "F16", "BF16"}
 
 
-def dequantize_to_f16(src: str | Path, dst: str | Path) -> Path:
-    """Write ``src`` with every quantized tensor converted to F16 (norms and 1-D to F32)."""
+def dequantize(src: str | Path, dst: str | Path, *, f32: bool = False) -> Path:
+    """Write ``src`` with every quantized tensor dequantized: to F16 (norms and other 1-D
+    tensors to F32), or with ``f32`` everything to F32 (the exact values of the weights)."""
     import gguf
 
     reader = gguf.GGUFReader(str(src))
@@ -41,20 +42,28 @@ def dequantize_to_f16(src: str | Path, dst: str | Path) -> Path:
         vtype = field.types[0]
         sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32 if f32 else gguf.LlamaFileType.MOSTLY_F16)
     for t in reader.tensors:
         data = np.asarray(t.data)
         if t.tensor_type not in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16):
             data = gguf.quants.dequantize(data, t.tensor_type)
         shape = tuple(int(d) for d in reversed(t.shape))  # numpy order
         data = data.reshape(shape)
-        data = data.astype(np.float16 if len(shape) > 1 else np.float32)
+        data = data.astype(np.float16 if len(shape) > 1 and not f32 else np.float32)
         writer.add_tensor(t.name, np.ascontiguousarray(data))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
     return Path(dst)
+
+
+def dequantize_to_f16(src: str | Path, dst: str | Path) -> Path:
+    return dequantize(src, dst)
+
+
+def dequantize_to_f32(src: str | Path, dst: str | Path) -> Path:
+    return dequantize(src, dst, f32=True)
 
 
 def quantize(src: str | Path, quant: str, out: str | Path | None = None) -> Path:
