@@ -353,8 +353,9 @@ def resolve(name: str | None = None) -> ResolvedModel:
         name,
         known_names(),
         hint=(
-            f"{entry.id} ({mfile.quant}) is in the catalog but not on this device; download "
-            f"{mfile.url} and register it with `edgewise models add FILE --name {entry.id}`"
+            f"{entry.id} ({mfile.quant}) is in the catalog but not on this device; run "
+            f"`edgewise pull {name}` to download {mfile.url}, or register a copy you have with "
+            f"`edgewise models add FILE --name {entry.id}`"
         ),
     )
 

@@ -14,7 +14,10 @@ catch it once and turn it into a one-line message or a 4xx response::
     │   └── UnsupportedArchitectureError  a model architecture a converter cannot handle
     ├── InputError                  empty prompt, undecodable input, bad files
     ├── PartialFailure              a batch finished but some records were skipped (exit 3)
-    └── MissingExtraError           an optional extra is not installed
+    ├── MissingExtraError           an optional extra is not installed
+    ├── DownloadError               a download could not be made (offline, HTTP error)
+    │   └── ChecksumMismatchError   a downloaded file is not the catalogued one (sha256)
+    └── InsufficientDiskSpaceError  not enough free disk space for a download
 """
 
 from __future__ import annotations
@@ -130,3 +133,39 @@ class UnsupportedArchitectureError(CapabilityError):
             f"{what} does not support the {architecture!r} architecture "
             f"(supported: {', '.join(self.supported)})"
         )
+
+
+class DownloadError(EdgewiseError):
+    """A download that could not be made or completed (network, HTTP status, bad file)."""
+
+    def __init__(self, message: str, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class ChecksumMismatchError(DownloadError):
+    """A downloaded file whose sha256 differs from the catalogued one (the file is deleted)."""
+
+    def __init__(self, path: str, url: str, expected: str, actual: str) -> None:
+        self.path, self.expected, self.actual = path, expected, actual
+        super().__init__(
+            f"sha256 mismatch for {path} from {url}: expected {expected}, got {actual}; "
+            "the download was deleted, run the command again to fetch it anew "
+            "(or check EDGEWISE_MIRROR)",
+            url,
+        )
+
+
+class InsufficientDiskSpaceError(EdgewiseError):
+    """Not enough free space in the target folder for a download."""
+
+    def __init__(self, path: str, needed: int, free: int) -> None:
+        self.path, self.needed, self.free = path, needed, free
+        super().__init__(
+            f"not enough disk space in {path}: the download needs {_size(needed)}, "
+            f"{_size(free)} is free; free some space or set EDGEWISE_HOME to another disk"
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"

@@ -40,3 +40,31 @@ def test_quantize_errors_leave_nothing_behind(tmp_path):
     with pytest.raises(ModelLoadError):
         quantize(junk, "Q8_0", tmp_path / "y.gguf")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.gguf"]
+
+
+def test_cli_quantize_writes_next_to_the_input_and_refuses_bad_input(tmp_path):
+    from click.testing import CliRunner
+
+    from edgewise.cli.main import cli
+
+    folder = tmp_path / "work"
+    folder.mkdir()
+    src = folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    src.symlink_to(smollm2_path())  # the default output lands next to the input
+    runner = CliRunner()
+    bad_type = runner.invoke(cli, ["quantize", str(src), "--type", "Q3_XYZ"])
+    assert bad_type.exit_code == 1
+    assert bad_type.stderr.strip().splitlines() == [
+        "error: unknown quantization type 'Q3_XYZ'; use one of F16, Q8_0, Q6_K, Q5_K_M, "
+        "Q4_K_M, Q4_0"
+    ]
+    missing = runner.invoke(cli, ["quantize", str(folder / "none.gguf"), "--type", "Q8_0"])
+    assert missing.exit_code == 1
+    assert missing.stderr.strip().splitlines() == [f"error: no such file: {folder}/none.gguf"]
+
+    result = runner.invoke(cli, ["quantize", str(src), "--type", "q8_0"])
+    assert result.exit_code == 0, result.output
+    out = folder / "SmolLM2-135M-Instruct.Q4_1-Q8_0.gguf"
+    assert result.stdout.startswith(f"{out}: Q8_0, ")
+    assert read_gguf(out).file_type == "Q8_0"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([src.name, out.name])  # no .part

@@ -43,7 +43,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgewise.cli import bench, converse, export, models, run, tasks
+    from edgewise.cli import bench, converse, export, hub, models, run, tasks
 
     cli.add_command(run.run)
     cli.add_command(run.chat)
@@ -56,6 +56,9 @@ def _register() -> None:
     cli.add_command(tasks.summarize)
     cli.add_command(bench.bench)
     cli.add_command(export.export)
+    cli.add_command(hub.pull)
+    cli.add_command(hub.recommend)
+    cli.add_command(hub.quantize)
 
 
 _register()
