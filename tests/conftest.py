@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -13,6 +14,10 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("EDGEWISE_HOME", str(home))
     monkeypatch.delenv("EDGEWISE_N_CTX", raising=False)
     monkeypatch.delenv("EDGEWISE_THREADS", raising=False)
+    # EDGEWISE_TEST_THREADS=1 keeps parallel test runs on a 2-core machine from spin-waiting
+    # each other's llama.cpp threads; CI leaves it unset and tests run with the default.
+    if os.environ.get("EDGEWISE_TEST_THREADS"):
+        monkeypatch.setenv("EDGEWISE_THREADS", os.environ["EDGEWISE_TEST_THREADS"])
     return home
 
 
