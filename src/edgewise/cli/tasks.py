@@ -81,37 +81,74 @@ def with_input_options(f: Any) -> Any:
     return f
 
 
+def apply_options(options: list[Any]) -> Any:
+    """A decorator applying click options in order (shared by a command and its batch form)."""
+
+    def deco(f: Any) -> Any:
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return deco
+
+
+classify_options = [
+    click.option("--labels", "-l", required=True, help="Comma-separated labels, e.g. spam,ham."),
+    click.option(
+        "--descriptions",
+        "descriptions_file",
+        default=None,
+        metavar="FILE.json",
+        help="JSON object: label -> description.",
+    ),
+    click.option(
+        "--examples",
+        "examples_file",
+        default=None,
+        metavar="FILE.jsonl",
+        help="Few-shot examples, one {text, label} object per line.",
+    ),
+    click.option(
+        "--threshold",
+        type=click.FloatRange(0, 1),
+        default=None,
+        help="Abstain when the top probability is below this.",
+    ),
+    click.option(
+        "--max-input-tokens",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Token budget for each item's text (longer text is cut).",
+    ),
+    click.option("--multi-label", is_flag=True, help="Any number of labels per item."),
+    click.option("--no-calibration", is_flag=True, help="Use raw label scores."),
+]
+
+
+def classify_kwargs(
+    labels: str,
+    descriptions_file: str | None,
+    examples_file: str | None,
+    threshold: float | None,
+    max_input_tokens: int | None,
+    multi_label: bool,
+    no_calibration: bool,
+) -> dict[str, Any]:
+    """Classifier keyword arguments from the classify options (files read and checked)."""
+    return {
+        "labels": [p.strip() for p in labels.split(",")],
+        "descriptions": _descriptions(descriptions_file),
+        "examples": _examples(examples_file),
+        "multi_label": multi_label,
+        "threshold": threshold,
+        "max_input_tokens": max_input_tokens,
+        "calibrate": not no_calibration,
+    }
+
+
 @click.command()
 @model_option
-@click.option("--labels", "-l", required=True, help="Comma-separated labels, e.g. spam,ham.")
-@click.option(
-    "--descriptions",
-    "descriptions_file",
-    default=None,
-    metavar="FILE.json",
-    help="JSON object: label -> description.",
-)
-@click.option(
-    "--examples",
-    "examples_file",
-    default=None,
-    metavar="FILE.jsonl",
-    help="Few-shot examples, one {text, label} object per line.",
-)
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Abstain when the top probability is below this.",
-)
-@click.option(
-    "--max-input-tokens",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Token budget for each item's text (longer text is cut).",
-)
-@click.option("--multi-label", is_flag=True, help="Any number of labels per item.")
-@click.option("--no-calibration", is_flag=True, help="Use raw label scores.")
+@apply_options(classify_options)
 @with_input_options
 @click.argument("text", required=False)
 def classify(
@@ -132,16 +169,16 @@ def classify(
     from edgewise.tasks.classify import Classifier
 
     items = read_items(text, input_path, field)
-    classifier = Classifier(
-        _engine(model),
-        [p.strip() for p in labels.split(",")],
-        descriptions=_descriptions(descriptions_file),
-        examples=_examples(examples_file),
-        multi_label=multi_label,
-        threshold=threshold,
-        max_input_tokens=max_input_tokens,
-        calibrate=not no_calibration,
+    kwargs = classify_kwargs(
+        labels,
+        descriptions_file,
+        examples_file,
+        threshold,
+        max_input_tokens,
+        multi_label,
+        no_calibration,
     )
+    classifier = Classifier(_engine(model), kwargs.pop("labels"), **kwargs)
     good = [it for it in items if it.error is None]
     progress = ProgressLine("classify")
     results = iter(classifier.classify_many([it.text for it in good], progress=progress))
@@ -225,32 +262,64 @@ def _cut(value: str, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "\u2026"
 
 
+triage_options = [
+    click.option(
+        "--labels", "-l", default=None, help="Comma-separated labels instead of the defaults."
+    ),
+    click.option(
+        "--rules",
+        "-r",
+        "rules_path",
+        default=None,
+        metavar="FILE",
+        help="TOML/YAML rules file: its labels, descriptions, examples and threshold.",
+    ),
+    click.option(
+        "--threshold",
+        type=click.FloatRange(0, 1),
+        default=None,
+        help="Below this confidence a message goes to needs_human.",
+    ),
+    click.option(
+        "--max-input-tokens",
+        type=click.IntRange(min=1),
+        default=256,
+        show_default=True,
+        help="Token budget for each email's text.",
+    ),
+]
+
+
+def triage_kwargs(
+    labels: str | None, rules_path: str | None, threshold: float | None, max_input_tokens: int
+) -> tuple[dict[str, Any], str | None]:
+    """triage_classifier keyword arguments and the abstain label, from the triage options."""
+    from edgewise.tasks.triage import ABSTAIN_LABEL
+
+    if labels and rules_path:
+        raise InputError("give --labels or --rules, not both")
+    kwargs: dict[str, Any] = {"threshold": threshold, "max_input_tokens": max_input_tokens}
+    abstain: str | None = ABSTAIN_LABEL
+    if rules_path:
+        from edgewise.tasks.route import load_rules
+
+        rules = load_rules(rules_path)
+        kwargs.update(
+            labels=list(rules.labels),
+            descriptions={k: v.description for k, v in rules.labels.items() if v.description},
+            examples=[e.model_dump() if hasattr(e, "model_dump") else e for e in rules.examples],
+        )
+        if threshold is None:
+            kwargs["threshold"] = rules.threshold
+        abstain = None
+    elif labels:
+        kwargs["labels"] = [p.strip() for p in labels.split(",")]
+    return kwargs, abstain
+
+
 @click.command()
 @model_option
-@click.option(
-    "--labels", "-l", default=None, help="Comma-separated labels instead of the defaults."
-)
-@click.option(
-    "--rules",
-    "-r",
-    "rules_path",
-    default=None,
-    metavar="FILE",
-    help="TOML/YAML rules file: its labels, descriptions, examples and threshold.",
-)
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Below this confidence a message goes to needs_human.",
-)
-@click.option(
-    "--max-input-tokens",
-    type=click.IntRange(min=1),
-    default=256,
-    show_default=True,
-    help="Token budget for each email's text.",
-)
+@apply_options(triage_options)
 @click.option(
     "--jsonl",
     "jsonl_out",
@@ -270,30 +339,13 @@ def triage(
 ) -> None:
     """Label every email of INBOX (mbox, directory of .eml, or JSONL) and print a table."""
     from edgewise.tasks.mail import read_inbox
-    from edgewise.tasks.triage import ABSTAIN_LABEL, triage_classifier, triage_emails
+    from edgewise.tasks.triage import triage_classifier, triage_emails
 
-    if labels and rules_path:
-        raise InputError("give --labels or --rules, not both")
+    kwargs, abstain = triage_kwargs(labels, rules_path, threshold, max_input_tokens)
     emails = read_inbox(inbox)
     first = next(emails, None)  # a missing or empty inbox fails before the model loads
     if first is None:
         raise InputError(f"{inbox}: no messages")
-    kwargs: dict[str, Any] = {"threshold": threshold, "max_input_tokens": max_input_tokens}
-    abstain: str | None = ABSTAIN_LABEL
-    if rules_path:
-        from edgewise.tasks.route import load_rules
-
-        rules = load_rules(rules_path)
-        kwargs.update(
-            labels=list(rules.labels),
-            descriptions={k: v.description for k, v in rules.labels.items() if v.description},
-            examples=rules.examples,
-        )
-        if threshold is None:
-            kwargs["threshold"] = rules.threshold
-        abstain = None
-    elif labels:
-        kwargs["labels"] = [p.strip() for p in labels.split(",")]
     classifier = triage_classifier(_engine(model), **kwargs)
 
     def all_emails() -> Any:
@@ -338,30 +390,54 @@ class _NullSink:
         pass
 
 
+extract_options = [
+    click.option(
+        "--schema",
+        "-s",
+        "schema_file",
+        required=True,
+        metavar="FILE.json",
+        help="JSON Schema of the object to extract (see the README for the subset).",
+    ),
+    click.option("--instructions", default=None, help="Extra instructions for the model."),
+    click.option(
+        "--max-retries",
+        type=click.IntRange(min=0),
+        default=2,
+        show_default=True,
+        help="Re-asks after a validation error.",
+    ),
+    click.option(
+        "--max-input-tokens",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Token budget for each item's text.",
+    ),
+]
+
+
+def extract_kwargs(
+    schema_file: str, instructions: str | None, max_retries: int, max_input_tokens: int | None
+) -> dict[str, Any]:
+    """Extractor keyword arguments; an unsupported schema fails here, before a model loads."""
+    from edgewise.structured import compile_schema
+
+    try:
+        schema = json.loads(read_file_text(schema_file))
+    except ValueError as exc:
+        raise InputError(f"{schema_file}: not valid JSON ({exc})") from None
+    compile_schema(schema)
+    return {
+        "schema": schema,
+        "instructions": instructions,
+        "max_retries": max_retries,
+        "max_input_tokens": max_input_tokens,
+    }
+
+
 @click.command()
 @model_option
-@click.option(
-    "--schema",
-    "-s",
-    "schema_file",
-    required=True,
-    metavar="FILE.json",
-    help="JSON Schema of the object to extract (see the README for the subset).",
-)
-@click.option("--instructions", default=None, help="Extra instructions for the model.")
-@click.option(
-    "--max-retries",
-    type=click.IntRange(min=0),
-    default=2,
-    show_default=True,
-    help="Re-asks after a validation error.",
-)
-@click.option(
-    "--max-input-tokens",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Token budget for each item's text.",
-)
+@apply_options(extract_options)
 @with_input_options
 @click.argument("text", required=False)
 def extract(
@@ -376,22 +452,11 @@ def extract(
     text: str | None,
 ) -> None:
     """Extract a JSON object matching --schema from TEXT ('-' for stdin) or --input records."""
-    from edgewise.structured import compile_schema
     from edgewise.tasks.extract import Extractor
 
-    try:
-        schema = json.loads(read_file_text(schema_file))
-    except ValueError as exc:
-        raise InputError(f"{schema_file}: not valid JSON ({exc})") from None
-    compile_schema(schema)  # an unsupported schema fails before the model loads
+    kwargs = extract_kwargs(schema_file, instructions, max_retries, max_input_tokens)
     items = read_items(text, input_path, field)
-    extractor = Extractor(
-        _engine(model),
-        schema,
-        instructions=instructions,
-        max_retries=max_retries,
-        max_input_tokens=max_input_tokens,
-    )
+    extractor = Extractor(_engine(model), kwargs.pop("schema"), **kwargs)
     good = [it for it in items if it.error is None]
     progress = ProgressLine("extract")
     results = iter(extractor.extract_many([it.text for it in good], progress=progress))
@@ -415,27 +480,39 @@ def extract(
     _finish(failed, len(items), "items")
 
 
+summarize_options = [
+    click.option(
+        "--type",
+        "-t",
+        "kind",
+        type=click.Choice(["tldr", "key_points", "headline", "teaser"]),
+        default="tldr",
+        show_default=True,
+    ),
+    click.option(
+        "--length",
+        "-l",
+        type=click.Choice(["short", "medium", "long"]),
+        default="medium",
+        show_default=True,
+    ),
+    click.option(
+        "--language", default=None, help="Write the summary in this language (default: the text's)."
+    ),
+    click.option("--context", default=None, help="Background for the model, e.g. 'a voice note'."),
+]
+
+
+def summarize_kwargs(
+    kind: str, length: str, language: str | None, context: str | None
+) -> dict[str, Any]:
+    """Summarizer keyword arguments from the summarize options."""
+    return {"type": kind, "length": length, "language": language, "context": context}
+
+
 @click.command()
 @model_option
-@click.option(
-    "--type",
-    "-t",
-    "kind",
-    type=click.Choice(["tldr", "key_points", "headline", "teaser"]),
-    default="tldr",
-    show_default=True,
-)
-@click.option(
-    "--length",
-    "-l",
-    type=click.Choice(["short", "medium", "long"]),
-    default="medium",
-    show_default=True,
-)
-@click.option(
-    "--language", default=None, help="Write the summary in this language (default: the text's)."
-)
-@click.option("--context", default=None, help="Background for the model, e.g. 'a voice note'.")
+@apply_options(summarize_options)
 @with_input_options
 @click.argument("file", required=False)
 def summarize(
@@ -456,13 +533,7 @@ def summarize(
         input_path = file
         file = None
     items = read_items(file, input_path, field)
-    summarizer = Summarizer(
-        _engine(model),
-        type=kind,  # type: ignore[arg-type]  # click.Choice guarantees the literal
-        length=length,  # type: ignore[arg-type]
-        language=language,
-        context=context,
-    )
+    summarizer = Summarizer(_engine(model), **summarize_kwargs(kind, length, language, context))
     single = len(items) == 1 and jsonl_out is None and not (input_path or "").endswith(".jsonl")
     failed = 0
     with JsonlSink(jsonl_out) as sink:

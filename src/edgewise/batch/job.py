@@ -1,0 +1,262 @@
+"""What a batch job is: the task and its options, the input records, and the code that turns a
+chunk of records into output rows on one engine.
+
+Everything here is plain data or importable functions, so a job can be sent to worker
+processes and to Ray actors unchanged. The same ``Processor`` runs in both places, which is
+why the local and the Ray output are the same for the same input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from edgewise.engines.base import Engine
+from edgewise.errors import EdgewiseError, InputError
+
+TaskName = Literal["classify", "extract", "summarize", "triage"]
+TASKS: tuple[str, ...] = ("classify", "extract", "summarize", "triage")
+# Items per chunk: one classify_many call per chunk, so prefix reuse and batched scoring apply
+# inside it; a chunk is also the unit of progress that a crash can lose.
+DEFAULT_CHUNK = {"classify": 32, "triage": 32, "extract": 4, "summarize": 2}
+CALIBRATION_SAMPLE = 200  # the texts classify_many draws its domain calibration from
+TRIAGE_SAMPLE = 32  # triage calibrates on its first batch (tasks.triage.BATCH)
+
+
+@dataclass
+class Record:
+    """One input record: its id, the text a model reads, or why it has none.
+
+    ``meta`` holds fields copied into the output row (triage: the sender and subject)."""
+
+    id: str
+    text: str
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "error": self.error, "meta": self.meta}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Record:
+        return cls(row["id"], row["text"] or "", row.get("error"), dict(row.get("meta") or {}))
+
+
+class JobSpec(BaseModel, extra="forbid"):
+    """A batch job: task, task options (the keyword arguments of the task's class), model."""
+
+    task: TaskName
+    options: dict[str, Any] = Field(default_factory=dict)
+    model: str | None = None
+    field: str = Field(default="text", description="The JSONL field holding the text.")
+    calibration_texts: list[str] = Field(
+        default_factory=list,
+        description="Texts the classifier's calibration is drawn from; fixed by the job so "
+        "that every worker, and a resumed run, calibrates the same way.",
+    )
+
+    def fingerprint(self, input_path: str | Path) -> str:
+        """Identifies the job and its input: a checkpoint from another job is not resumed."""
+        data = self.model_dump(exclude={"calibration_texts"})
+        data["model_file"] = _model_file(self.model)
+        data["input"] = input_identity(Path(input_path))
+        raw = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def _model_file(model: str | None) -> str:
+    from edgewise.catalog import resolve
+
+    try:
+        path = resolve(model).path
+        return f"{path}:{path.stat().st_size}"
+    except (EdgewiseError, OSError, AttributeError):
+        return str(model)
+
+
+def input_identity(path: Path) -> dict[str, Any]:
+    """Path, size and modification time of the input (of every .eml file in a directory)."""
+    path = path.resolve()
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for p in sorted(path.glob("*.eml")):
+            st = p.stat()
+            digest.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        return {"path": str(path), "files": digest.hexdigest()}
+    st = path.stat()
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+# ---------------------------------------------------------------------------------- input
+def iter_jsonl(path: str | Path, text_field: str = "text") -> Iterator[Record]:
+    """Records of a JSONL file, read lazily. The id is the record's ``id`` (as a string) or its
+    line number; a line that is not a JSON object, or has no string ``text_field``, is a record
+    with ``error`` set, so it is reported rather than dropped."""
+    path = Path(path)
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError) as exc:
+                yield Record(f"line-{n}", "", f"line {n}: invalid JSON ({exc})")
+                continue
+            rid = str(obj.get("id", n))
+            value = obj.get(text_field)
+            if not isinstance(value, str):
+                yield Record(rid, "", f"line {n}: no string field {text_field!r}")
+            else:
+                yield Record(rid, value)
+
+
+def iter_records(spec: JobSpec, path: str | Path) -> Iterator[Record]:
+    """The job's input records: JSONL, or for triage an mbox, a .eml directory or JSONL."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if spec.task == "triage":
+        from edgewise.tasks.mail import read_inbox
+
+        for mail in read_inbox(path):
+            yield Record(
+                mail.id,
+                mail.as_text() if mail.error is None else "",
+                mail.error,
+                {"from": mail.sender, "subject": mail.subject},
+            )
+        return
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; {spec.task} reads a JSONL file")
+    yield from iter_jsonl(path, spec.field)
+
+
+def unique_ids(records: Iterator[Record]) -> Iterator[Record]:
+    """Make ids unique: a repeated id gets ``#2``, ``#3``... in input order (deterministic, so
+    a resumed run names them the same way)."""
+    seen: dict[str, int] = {}
+    for rec in records:
+        n = seen.get(rec.id, 0) + 1
+        seen[rec.id] = n
+        if n > 1:
+            new = f"{rec.id}#{n}"
+            while new in seen:
+                n += 1
+                new = f"{rec.id}#{n}"
+            seen[rec.id] = n
+            seen[new] = 1
+            rec.id = new
+        yield rec
+
+
+def calibration_sample(spec: JobSpec, records: Sequence[Record]) -> list[str]:
+    """The texts the interactive commands would calibrate on for the same input: the first 200
+    good texts (``edgewise classify``), or the good ones of the first batch (``triage``)."""
+    if spec.task == "classify":
+        return [r.text for r in records if r.error is None][:CALIBRATION_SAMPLE]
+    if spec.task == "triage":
+        return [r.text for r in records[:TRIAGE_SAMPLE] if r.error is None]
+    return []
+
+
+# ---------------------------------------------------------------------------------- work
+class Processor:
+    """Turns chunks of records into output rows (one per record, with its id) on one engine."""
+
+    def __init__(self, spec: JobSpec, engine: Engine) -> None:
+        self.spec = spec
+        self.engine = engine
+        opts = dict(spec.options)
+        if spec.task == "classify":
+            from edgewise.tasks.classify import Classifier
+
+            self.worker: Any = Classifier(engine, opts.pop("labels"), **opts)
+            self.worker.prepare(spec.calibration_texts)
+        elif spec.task == "triage":
+            from edgewise.tasks.triage import ABSTAIN_LABEL, triage_classifier
+
+            self.abstain = opts.pop("abstain_label", ABSTAIN_LABEL)
+            self.worker = triage_classifier(engine, **opts)
+            self.worker.prepare(spec.calibration_texts)
+        elif spec.task == "extract":
+            from edgewise.tasks.extract import Extractor
+
+            self.worker = Extractor(engine, opts.pop("schema"), **opts)
+        else:
+            from edgewise.tasks.summarize import Summarizer
+
+            self.worker = Summarizer(engine, **opts)
+
+    def process(self, records: Sequence[Record]) -> list[dict[str, Any]]:
+        """One row per record, in order; a record that fails gets ``error`` in its row."""
+        good = [r for r in records if r.error is None]
+        task = self.spec.task
+        if task == "summarize":
+            results: list[dict[str, Any]] = [self._summarize(r.text) for r in good]
+        elif task == "extract":
+            results = [x.model_dump() for x in self.worker.extract_many([r.text for r in good])]
+        else:
+            results = [c.model_dump() for c in self.worker.classify_many([r.text for r in good])]
+        it = iter(results)
+        return [self._row(r, None if r.error is not None else next(it)) for r in records]
+
+    def _summarize(self, text: str) -> dict[str, Any]:
+        try:
+            return dict(self.worker.summarize(text).model_dump())
+        except EdgewiseError as exc:
+            return {"text": None, "error": str(exc)}
+
+    def _row(self, rec: Record, result: dict[str, Any] | None) -> dict[str, Any]:
+        if self.spec.task == "triage":
+            return self._triage_row(rec, result)
+        if result is None:
+            return failure_row(self.spec.task, rec.id, rec.error or "failed")
+        return {"id": rec.id, **result}
+
+    def _triage_row(self, rec: Record, result: dict[str, Any] | None) -> dict[str, Any]:
+        from edgewise.tasks.classify import Classification
+        from edgewise.tasks.mail import Email
+        from edgewise.tasks.triage import _result
+
+        mail = Email(
+            id=rec.id,
+            sender=rec.meta.get("from", ""),
+            subject=rec.meta.get("subject", ""),
+            error=rec.error,
+        )
+        res = (
+            Classification.model_validate(result)
+            if result is not None
+            else Classification(label=None, error=rec.error)
+        )
+        out = _result(mail, res, self.abstain, self.worker.labels)
+        return dict(out.model_dump(by_alias=True))
+
+
+def failure_row(
+    task: str, rid: str, reason: str, meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The output row of a record that could not be processed."""
+    key = {"classify": "label", "triage": "label", "extract": "value", "summarize": "text"}[task]
+    row: dict[str, Any] = {"id": rid, key: None, "error": reason}
+    if task == "triage" and meta:
+        row.update({"from": meta.get("from", ""), "subject": meta.get("subject", "")})
+    return row
+
+
+def load_engine(spec: JobSpec, threads: int | None) -> Engine:
+    from edgewise.engines import load
+
+    return load(spec.model, threads=threads)
