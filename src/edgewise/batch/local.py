@@ -277,16 +277,16 @@ class _Pool:
             raise _Fatal(f"worker processes died {self.restarts} times; last: {reason}")
         log.warning("worker %d %s; retrying its %d chunk(s)", w.wid, reason, len(w.chunks))
         for chunk in w.chunks.values():
-            if len(chunk) > 1:  # find the record that did it: retry one at a time
-                self.retry.extend([r] for r in chunk)
-                continue
-            rec = chunk[0]
-            self.crashes[rec.id] = self.crashes.get(rec.id, 0) + 1
-            if self.crashes[rec.id] >= 2:
-                why = f"the worker process died twice on this record ({reason})"
-                yield "rows", [failure_row(self.spec_task, rec.id, why, rec.meta)]
-            else:
+            key = f"{chunk[0].id}/{len(chunk)}"
+            self.crashes[key] = self.crashes.get(key, 0) + 1
+            if self.crashes[key] < 2:  # as it was: the same chunk gives the same results
                 self.retry.append(chunk)
+            elif len(chunk) > 1:  # it kills workers: find the record, one at a time
+                self.retry.extend([r] for r in chunk)
+            else:
+                why = f"the worker process died twice on this record ({reason})"
+                rec = chunk[0]
+                yield "rows", [failure_row(self.spec_task, rec.id, why, rec.meta)]
         self._spawn()
 
     @property
@@ -320,15 +320,20 @@ def _prepass(spec: JobSpec, input_path: Path) -> tuple[int, int, list[str]]:
 
 
 def _chunks(spec: JobSpec, input_path: Path, done: set[str], size: int) -> Iterator[list[Record]]:
+    """Fixed chunks of the input (records k*size to (k+1)*size) that hold a record not done.
+
+    A chunk is always the same records, whatever was done before: a model scores a batch of
+    items together and the batch it is in shifts its scores slightly, so the fixed chunks make
+    a resumed run, and any number of workers, give the results of an uninterrupted one. The
+    rows of records already in the output are dropped by the driver."""
     chunk: list[Record] = []
     for rec in unique_ids(iter_records(spec, input_path)):
-        if rec.id in done:
-            continue
         chunk.append(rec)
         if len(chunk) >= size:
-            yield chunk
+            if any(r.id not in done for r in chunk):
+                yield chunk
             chunk = []
-    if chunk:
+    if chunk and any(r.id not in done for r in chunk):
         yield chunk
 
 
