@@ -104,7 +104,7 @@ def _run(task: str, options: dict[str, Any], kw: dict[str, Any]) -> None:
     if kw["ray_address"] is not None:
         from edgewise.batch.ray_runner import run_ray
 
-        res = run_ray(
+        rres = run_ray(
             spec,
             kw["input_path"],
             kw["output"],
@@ -115,13 +115,13 @@ def _run(task: str, options: dict[str, Any], kw: dict[str, Any]) -> None:
             out_format=kw["out_format"],
         )
         click.echo(
-            f"{res.total} records on Ray ({res.actors} actors) in {res.seconds:.1f}s "
-            f"({res.total / max(res.seconds, 1e-9):.1f} items/s), {res.failed} failed -> "
-            f"{res.output}",
+            f"{rres.total} records on Ray ({rres.actors} actors) in {rres.seconds:.1f}s "
+            f"({rres.total / max(rres.seconds, 1e-9):.1f} items/s), {rres.failed} failed -> "
+            f"{rres.output}",
             err=True,
         )
-        if res.failed:
-            raise PartialFailure(res.failed, res.total, "records")
+        if rres.failed:
+            raise PartialFailure(rres.failed, rres.total, "records")
         return
     if kw["out_format"] != "jsonl":
         raise click.UsageError("--format parquet needs --ray; the local output is JSONL")
