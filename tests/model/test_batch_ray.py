@@ -56,6 +56,9 @@ def test_ray_output_equals_the_local_batch_output(tmp_path, local_ray):
     assert sorted(r["id"] for r in rows) == sorted(local)  # every id once
     assert {r["id"]: _comparable(r) for r in rows} == local
 
+    run_ray(spec, src, str(tmp_path / "ray-jsonl"), actors=2, chunk_size=4)  # a rerun
+    assert len(read_output(str(tmp_path / "ray-jsonl"))) == 7  # replaces, does not add
+
     res = run_ray(
         spec, src, str(tmp_path / "ray-parquet"), actors=2, chunk_size=4, out_format="parquet"
     )

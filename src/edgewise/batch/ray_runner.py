@@ -85,7 +85,14 @@ def _jsonl_sink(path: str) -> Any:
             text = "".join(line + "\n" for line in table.column("json").to_pylist())
             file.write(text.encode("utf-8"))
 
-    return JsonlLines(path, file_format="jsonl")
+    return JsonlLines(path, file_format="jsonl", mode=_overwrite())
+
+
+def _overwrite() -> Any:
+    """Replace an earlier run's files, so a rerun does not add a second copy of every row."""
+    import ray.data
+
+    return ray.data.SaveMode.OVERWRITE
 
 
 def _to_parquet_rows(batch: dict[str, Any]) -> Any:
@@ -155,7 +162,7 @@ def run_ray(
     )
     if out_format == "parquet":
         out = out.map_batches(_to_parquet_rows, batch_size=None, batch_format="numpy")
-        out.write_parquet(output)
+        out.write_parquet(output, mode=_overwrite())
     else:
         out.write_datasink(_jsonl_sink(output))
     failed = _count_failed(output, out_format)
