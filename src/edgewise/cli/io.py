@@ -41,28 +41,9 @@ def read_items(text: str | None, input_path: str | None, field: str) -> list[Ite
     path = Path(input_path)
     if path.suffix.lower() != ".jsonl":
         return [Item(path.stem, read_file_text(input_path))]
-    items: list[Item] = []
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    with fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    raise ValueError("not a JSON object")
-            except (ValueError, UnicodeDecodeError) as exc:
-                items.append(Item(f"line-{n}", "", f"line {n}: invalid JSON ({exc})"))
-                continue
-            item_id = str(obj.get("id", n))
-            value = obj.get(field)
-            if not isinstance(value, str):
-                items.append(Item(item_id, "", f"line {n}: no string field {field!r}", obj))
-            else:
-                items.append(Item(item_id, value, None, obj))
+    from edgewise.batch.job import iter_jsonl  # the same reader as `edgewise batch`
+
+    items = [Item(r.id, r.text, r.error) for r in iter_jsonl(path, field)]
     if not items:
         raise InputError(f"{path}: no records")
     return items
