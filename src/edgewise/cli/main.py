@@ -66,3 +66,7 @@ _register()
 
 def main() -> None:
     cli(prog_name="edgewise")
+
+
+if __name__ == "__main__":
+    main()
