@@ -9,8 +9,8 @@ baseline pays for each item's own tokens plus a few generated ones.
 
 edgewise scores the labels as continuations (no generation, no parsing), evaluates a batch's
 items as sequences sharing the prefix's KV cache, calibrates, and can run on a weight format
-made for this CPU: the shipped Q4_1 file requantized once to Q4_0 (``smollm2-135m:Q4_0``),
-whose matrices llama.cpp repacks for AVX2.
+made for this CPU: the shipped Q4_1 file requantized once (``--fast``, default Q4_0, whose
+matrices llama.cpp repacks for AVX2, and Q8_0, the faithful one).
 
 Datasets: the shipped inbox (labels from its X-Expected-Label headers), SpamAssassin emails
 (ham/spam, 8 few-shot examples from its dev file, body budget 256 tokens) and short texts (the
@@ -149,19 +149,26 @@ def main() -> None:
     p.add_argument("--emails", type=int, default=100, help="SpamAssassin emails to classify")
     p.add_argument("--short", type=int, default=200, help="subject lines to classify")
     p.add_argument("--budget", type=int, default=256, help="token budget for an email's text")
-    p.add_argument("--fast", default="smollm2-135m:Q4_0", help="the fast-format model")
+    p.add_argument(
+        "--fast",
+        default="smollm2-135m:Q4_0,smollm2-135m:Q8_0",
+        help="comma-separated fast-format models (made from the shipped file on first use)",
+    )
     p.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
     p.add_argument("--only", default="inbox,emails,short", help="datasets to run")
     args = p.parse_args()
     threads = args.threads or Settings.from_env().threads
 
     shipped = edgewise.load(args.model, threads=threads)
-    fast = edgewise.load(args.fast, threads=threads)
+    fast = [edgewise.load(name, threads=threads) for name in args.fast.split(",") if name]
     llm = plain_llama(str(shipped.path), threads)
-    rates = {"shipped": prompt_rate(shipped), "fast": prompt_rate(fast)}
-    print(f"model {shipped.name} ({shipped.info.file_type}) and {fast.name}, {threads} threads")
+    engines = {"shipped": shipped, **{f.info.file_type or f.name: f for f in fast}}
+    rates = {key: prompt_rate(eng) for key, eng in engines.items()}
+    print(f"model {shipped.name} ({shipped.info.file_type}), {threads} threads")
     print(
-        f"512-token prompt rate: shipped {rates['shipped']:.0f} tok/s, fast {rates['fast']:.0f} tok/s\n"
+        "512-token prompt rate: "
+        + ", ".join(f"{key} {rate:.0f} tok/s" for key, rate in rates.items())
+        + "\n"
     )
 
     sets: list[tuple[str, list[str], list[str], list[str], dict[str, str], list[Example], int]] = []
@@ -189,10 +196,9 @@ def main() -> None:
         rows = []
         pred, secs = naive(llm, texts, labels, desc, shots)
         rows.append(("naive llama-cpp-python", pred, secs, "shipped"))
-        pred, secs = ours(shipped, texts, labels, desc, shots, budget)
-        rows.append((f"edgewise {shipped.info.file_type}", pred, secs, "shipped"))
-        pred, secs = ours(fast, texts, labels, desc, shots, budget)
-        rows.append((f"edgewise {fast.info.file_type}", pred, secs, "fast"))
+        for key, eng in engines.items():
+            pred, secs = ours(eng, texts, labels, desc, shots, budget)
+            rows.append((f"edgewise {eng.info.file_type}", pred, secs, key))
         base = len(texts) / rows[0][2]
         for method, pred, secs, which in rows:
             ips = len(texts) / secs

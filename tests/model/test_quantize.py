@@ -56,7 +56,7 @@ def test_cli_quantize_writes_next_to_the_input_and_refuses_bad_input(tmp_path):
     assert bad_type.exit_code == 1
     assert bad_type.stderr.strip().splitlines() == [
         "error: unknown quantization type 'Q3_XYZ'; use one of F16, Q8_0, Q6_K, Q5_K_M, "
-        "Q4_K_M, Q4_0"
+        "Q4_K_M, Q4_K_S, Q4_0, IQ4_NL"
     ]
     missing = runner.invoke(cli, ["quantize", str(folder / "none.gguf"), "--type", "Q8_0"])
     assert missing.exit_code == 1

@@ -129,3 +129,25 @@ def test_domain_calibration_draws_word_bags_from_the_task_text():
     assert len(eng.calls[before]["items"]) == len(CONTENT_FREE)
     with pytest.raises(InputError, match="calibration"):
         Classifier(eng, ["a", "b"], calibration="magic")
+
+
+def test_a_near_uniform_prior_is_not_divided_out():
+    """A mild bias (prior 0.43/0.57 here) is left alone; a strong one is removed."""
+
+    def mild(prompt: str, cont: str) -> float:
+        base = {"spam": -0.55, "ham": -0.85}[cont]
+        if "hello" in prompt and cont == "ham":
+            base += 0.32  # ham barely ahead: raw picks ham, dividing the prior out would not
+        return base
+
+    texts = ["hello there", "buy now"]
+    clf = Classifier(FakeEngine(scorer=mild), ["spam", "ham"])
+    res = clf.classify_many(texts)
+    assert clf.prior_skew is not None and clf.prior_skew < 0.2
+    assert clf._prior == [0.5, 0.5]
+    raw = Classifier(FakeEngine(scorer=mild), ["spam", "ham"], calibrate=False)
+    assert [r.scores for r in res] == [r.scores for r in raw.classify_many(texts)]
+    assert [r.label for r in res] == ["ham", "spam"]
+    strong = Classifier(FakeEngine(scorer=biased_scorer), ["spam", "ham"])
+    strong.classify_many(texts)
+    assert strong.prior_skew is not None and strong.prior_skew >= 0.2

@@ -61,3 +61,30 @@ def test_fake_scores_and_embeddings():
     a, b, c = fake.embed(["the cat sat", "the cat sat down", "quarterly revenue"])
     dot = lambda x, y: sum(i * j for i, j in zip(x, y))  # noqa: E731
     assert dot(a, b) > dot(a, c)
+
+
+def test_repack_overrides_name_the_repackable_matrices():
+    """Q4_0 and IQ4_NL block matrices go to llama.cpp's repacked buffer; Q4_1 and odd rows stay."""
+    from types import SimpleNamespace
+
+    from edgewise.engines.llamacpp import repack_overrides
+
+    def t(name, ggml_type, shape=(576, 1536)):
+        return SimpleNamespace(name=name, ggml_type=ggml_type, shape=shape)
+
+    info = SimpleNamespace(
+        tensors=[
+            t("blk.0.attn_q.weight", 2),
+            t("blk.0.ffn_up.weight", 20),
+            t("blk.0.ffn_down.weight", 3),  # Q4_1: no repacked kernel
+            t("blk.1.attn_k.weight", 20, (576, 190)),  # rows not a multiple of 8
+            t("token_embd.weight", 2),  # not in a block
+        ]
+    )
+    overrides = repack_overrides(info)
+    if overrides is None:
+        pytest.skip("no AVX2 or no CPU_REPACK buffer in this llama.cpp build")
+    pattern = overrides[0].pattern.decode()
+    assert "attn_q" in pattern and "ffn_up" in pattern
+    assert "ffn_down" not in pattern and "attn_k" not in pattern and "token_embd" not in pattern
+    assert overrides[1].pattern is None  # the list ends with an empty entry

@@ -25,7 +25,16 @@ from edgewise.store import public_mode
 log = logging.getLogger("edgewise")
 
 # output types: name -> llama_ftype (llama.h)
-FTYPES = {"F16": 1, "Q8_0": 7, "Q6_K": 18, "Q5_K_M": 17, "Q4_K_M": 15, "Q4_0": 2}
+FTYPES = {
+    "F16": 1,
+    "Q8_0": 7,
+    "Q6_K": 18,
+    "Q5_K_M": 17,
+    "Q4_K_M": 15,
+    "Q4_K_S": 14,
+    "Q4_0": 2,
+    "IQ4_NL": 25,
+}
 _FLOAT_FILE_TYPES = {"F32", "F16", "BF16"}
 
 

@@ -13,6 +13,13 @@ that carry no label: by default (``calibration="domain"``) bags of words drawn a
 the task's own text, the few-shot examples and the first batch (domain-context calibration,
 Fei et al., 2023); with ``calibration="content_free"``, or too little text, the inputs "",
 "N/A" and "[MASK]" (Zhao et al., 2021). The prior is computed once per Classifier.
+
+A prior close to uniform (total variation from uniform below ``MIN_PRIOR_SKEW``) is left
+alone: then the model shows no label bias worth removing, and dividing by a noisy estimate of
+it only moves decisions at random. Measured on SpamAssassin subject lines (200, ham/spam):
+the shipped Q4_1 file's prior is 0.39/0.61 (TV 0.11); dividing it out cost 7 points (0.705 ->
+0.635), while the Q4_0 file's 0.05/0.95 (TV 0.45) calibrated gained 11 (0.545 -> 0.655). The
+priors measured on emails, the triage inbox, SNIPS and xSID were all skewed (TV 0.35-0.86).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ CHUNK = 8  # items per score_batch call: bounds latency per progress tick
 DOMAIN_SAMPLES = 8
 DOMAIN_MIN_WORDS = 40
 DOMAIN_MAX_WORDS = 120
+MIN_PRIOR_SKEW = 0.2  # total variation from uniform below which the prior is not divided out
 
 Progress = Callable[[int, int], None]
 
@@ -126,6 +134,7 @@ class Classifier:
         self.calibration = calibration
         self.instruction = instruction or (MULTI_INSTRUCTION if multi_label else INSTRUCTION)
         self._prior: list[float] | None = None
+        self.prior_skew: float | None = None  # the measured prior's distance from uniform
         if multi_label:
             self._answers = ["yes", "no"] if engine.chat_mode else [" yes", " no"]
             self._conts: list[list[int]] = [engine.tokenize(a) for a in self._answers]
@@ -262,7 +271,11 @@ class Classifier:
             items = [self.engine.tokenize(t)[:budget] + self._suffix for t in sources]
             rows = self.engine.score_batch(self._prefix, items, self._conts)
             probs = [self._probs(r) for r in rows]
-            self._prior = [sum(p[k] for p in probs) / len(probs) for k in range(len(self.labels))]
+            prior = [sum(p[k] for p in probs) / len(probs) for k in range(len(self.labels))]
+            self.prior_skew = 0.5 * sum(abs(q - 1 / len(prior)) for q in prior)
+            if self.prior_skew < MIN_PRIOR_SKEW:  # no bias worth removing: keep raw scores
+                prior = [1 / len(prior)] * len(prior)
+            self._prior = prior
         return self._prior
 
     def _decide(self, probs: list[float], result: Classification) -> None:

@@ -1,0 +1,5 @@
+"""``python -m edgewise``: the CLI."""
+
+from edgewise.cli.main import main
+
+main()
