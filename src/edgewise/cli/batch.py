@@ -75,7 +75,8 @@ run_options = [
         default=None,
         metavar="[ADDRESS]",
         help="Run on Ray Data: a local Ray instance, or the cluster at ADDRESS "
-        "(auto, HOST:PORT or ray://HOST:10001). Needs edgewise[ray].",
+        "(auto, HOST:PORT or ray://HOST:10001; write --ray=ADDRESS, or put INPUT first, so "
+        "INPUT is not read as the address). Needs edgewise[ray].",
     ),
     click.option(
         "--format",
