@@ -267,7 +267,7 @@ class ModelPool:
                 pinned=key == self.default_name,
                 resolved=resolved,
             )
-            model.expires_at = None if model.pinned else time.monotonic() + self.settings.keep_alive
+            model.expires_at = None if model.pinned else self._default_expiry(time.monotonic())
             self.models[key] = model
             self.metrics.inc("edgewise_model_loads_total", model=key)
             return model
@@ -317,11 +317,15 @@ class ModelPool:
         self._touch(model, keep_alive)
         return model.name
 
+    def _default_expiry(self, now: float) -> float | None:
+        keep = self.settings.keep_alive
+        return None if keep == float("inf") else now + keep
+
     def _touch(self, model: LoadedModel, keep_alive: float | None | str) -> None:
         model.last_used = time.monotonic()
         if keep_alive == "default":
             if not model.pinned:
-                model.expires_at = model.last_used + self.settings.keep_alive
+                model.expires_at = self._default_expiry(model.last_used)
         elif keep_alive is None:
             model.expires_at = None
         else:
