@@ -25,6 +25,7 @@ from edgewise.server.common import (
     state,
 )
 from edgewise.server.openai_api import embed_inputs
+from edgewise.server.scheduler import LoadedModel
 from edgewise.server.settings import parse_keep_alive
 from edgewise.types import Chunk, GenerationOptions, Message
 
@@ -183,11 +184,11 @@ def _details(entry: ModelEntry | None, quant: str | None, engine: Any = None) ->
     }
 
 
-def _list_sync(st: ServerState) -> list[dict[str, Any]]:
+def _list_sync(st: ServerState, loaded: list[LoadedModel]) -> list[dict[str, Any]]:
     from edgewise import bundled, store
 
     out: dict[str, dict[str, Any]] = {}
-    for m in st.pool.models.values():
+    for m in loaded:
         epath = getattr(m.engine, "path", None)
         entry = getattr(m.engine, "entry", None)
         quant = m.resolved.quant if m.resolved else None
@@ -242,7 +243,8 @@ def _list_sync(st: ServerState) -> list[dict[str, Any]]:
 
 
 async def local_models(st: ServerState) -> list[dict[str, Any]]:
-    return await asyncio.get_running_loop().run_in_executor(None, _list_sync, st)
+    loaded = list(st.pool.models.values())  # a snapshot taken on the event loop
+    return await asyncio.get_running_loop().run_in_executor(None, _list_sync, st, loaded)
 
 
 # ---------------------------------------------------------------------- routes
@@ -301,7 +303,7 @@ async def show(body: ShowRequest, request: Request) -> dict[str, Any]:
     if not name:
         raise InputError("give the model's name in 'model'")
     loop = asyncio.get_running_loop()
-    key, resolved = await loop.run_in_executor(None, st.pool.resolve_name, name)
+    key, resolved = await st.pool.resolve_name(name)
     loaded = st.pool.models.get(key)
     engine = loaded.engine if loaded else None
     entry = resolved.entry if resolved else getattr(engine, "entry", None)
@@ -365,7 +367,7 @@ async def _empty_request(
     if keep_alive == 0.0:
         await st.pool.unload(model)
         reason = "unload"
-        key, _ = st.pool.resolve_name(model)
+        key, _ = await st.pool.resolve_name(model)
     else:
         key = await st.pool.load(model, keep_alive)
         reason = "load"

@@ -238,7 +238,7 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
     from edgewise.server.ollama_api import local_models
 
     st = state(request)
-    key, _ = st.pool.resolve_name(model)
+    key, _ = await st.pool.resolve_name(model)
     for m in await local_models(st):
         if m["name"] == key:
             return {

@@ -213,18 +213,26 @@ class ModelPool:
 
     # ------------------------------------------------------------------ names
     def known(self) -> list[str]:
-        names = list(self.models)
+        names = list(self.models.copy())
         try:
             names += [n for n in known_names() if n not in names]
         except Exception:  # a broken registry must not hide the loaded models
             pass
         return names
 
-    def resolve_name(self, name: str | None) -> tuple[str, ResolvedModel | None]:
-        """The pool key for a request's model name, and its resolution when not loaded."""
+    def _loaded_key(self, name: str | None) -> tuple[str, str | None]:
+        """(cleaned name, key of the loaded model it names or None); no I/O, event loop only."""
         raw = canonical_request_name(name or "") or self.default_name
         if raw in self.models:
-            return raw, None
+            return raw, raw
+        for model in self.models.values():
+            entry = getattr(model.engine, "entry", None)
+            if entry is not None and raw.lower() in (entry.id, *entry.aliases):
+                return raw, model.name
+        return raw, None
+
+    def _resolve(self, raw: str) -> tuple[str, ResolvedModel]:
+        """A name that is not loaded, resolved against the catalog and registry (may do I/O)."""
         if self._operator_model is not None and raw == self._operator_model.name:
             return raw, self._operator_model
         if _looks_like_path(raw):
@@ -234,17 +242,20 @@ class ModelPool:
                 hint="the server takes model names, not paths; register a file with "
                 "`edgewise models add PATH --name NAME` on the server's machine",
             )
-        for model in self.models.values():
-            entry = getattr(model.engine, "entry", None)
-            if entry is not None and raw.lower() in (entry.id, *entry.aliases):
-                return model.name, None
         resolved = self.resolver(raw)
         return resolved.name, resolved
+
+    async def resolve_name(self, name: str | None) -> tuple[str, ResolvedModel | None]:
+        """The pool key for a request's model name, and its resolution when not loaded."""
+        raw, key = self._loaded_key(name)
+        if key is not None:
+            return key, None
+        return await asyncio.get_running_loop().run_in_executor(None, self._resolve, raw)
 
     # ------------------------------------------------------------------ loading
     async def _get(self, name: str | None) -> LoadedModel:
         loop = asyncio.get_running_loop()
-        key, resolved = await loop.run_in_executor(None, self.resolve_name, name)
+        key, resolved = await self.resolve_name(name)
         model = self.models.get(key)
         if model is not None:
             return model
@@ -303,7 +314,7 @@ class ModelPool:
     async def unload(self, name: str | None) -> bool:
         """Unload a model now if it is loaded and idle (Ollama's keep_alive 0 on an empty
         request); a busy model is unloaded when its last request ends."""
-        key, _ = await asyncio.get_running_loop().run_in_executor(None, self.resolve_name, name)
+        key, _ = await self.resolve_name(name)
         model = self.models.get(key)
         if model is None:
             return False
