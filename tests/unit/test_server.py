@@ -262,6 +262,18 @@ def test_binding_beyond_loopback_needs_an_api_key():
     assert "--api-key" in result.output and "Traceback" not in result.output
 
 
+def test_serve_refuses_a_port_in_use_before_loading_anything():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert "cannot listen on 127.0.0.1" in result.output and "Traceback" not in result.output
+
+
 def test_body_limit_and_cors():
     app = create_app(ServerSettings(max_body=1000), engine=FakeEngine())
     with BackgroundServer(app) as url:

@@ -108,4 +108,9 @@ def serve(
         threads=threads,
     )
     settings.check_bind()  # before loading anything
-    run_server(settings, ready=lambda url: status(f"edgewise serve: {url} (playground at {url}/)"))
+    run_server(
+        settings,
+        ready=lambda url: status(
+            f"edgewise serve: loading the model, then serving {url} (page: {url}/)"
+        ),
+    )

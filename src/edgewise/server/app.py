@@ -296,6 +296,7 @@ def serve(
     import uvicorn
 
     settings.check_bind()
+    _check_port(settings.host, settings.port)  # before loading a model for nothing
     app = create_app(settings, engine=engine, preload=engine is None)
     config = uvicorn.Config(
         app,
@@ -309,6 +310,26 @@ def serve(
     if ready is not None:
         ready(f"http://{settings.host}:{settings.port}")
     server.run()
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    from edgewise.errors import InputError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise InputError(f"cannot resolve --host {host}: {exc}") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise InputError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port"
+            ) from None
 
 
 class BackgroundServer:

@@ -26,6 +26,7 @@ from edgewise.types import Chunk, GenerationOptions, Message, TokenLogprob, Usag
 
 router = APIRouter(tags=["OpenAI-compatible"])
 FINGERPRINT = "edgewise"
+UNBOUNDED = 131072
 
 
 class _Lenient(BaseModel):
@@ -265,7 +266,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
     gen = Generation(
         model=body.model,
         prompt=_messages(body.messages),
-        options=_options(body, body.max_completion_tokens or body.max_tokens),
+        # OpenAI: no max_tokens means up to the context window (the engine stops there)
+        options=_options(body, body.max_completion_tokens or body.max_tokens or UNBOUNDED),
         schema=_schema(body.response_format),
         logprobs=top,
     )
