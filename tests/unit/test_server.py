@@ -106,6 +106,27 @@ def test_full_queue_gets_429_with_retry_after():
         assert 'edgewise_rejected_total{model="fake",reason="queue_full"} 2' in metrics
 
 
+def test_a_queued_request_whose_client_left_is_dropped():
+    eng = GateEngine()
+    app = create_app(ServerSettings(), engine=eng)
+    model = app.state.edgewise.pool.models["fake"]
+    with BackgroundServer(app) as url, concurrent.futures.ThreadPoolExecutor(1) as ex:
+        running = ex.submit(chat, url)
+        wait_for(lambda: model.busy)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                url + "/v1/chat/completions",
+                json={"model": "fake", "messages": [{"role": "user", "content": "gone"}]},
+                timeout=0.5,
+            )
+        wait_for(lambda: model.waiting == 0)
+        eng.gate.set()
+        assert running.result().status_code == 200
+        assert [c["prompt"] for c in eng.calls if "gone" in c["prompt"]] == []
+        metrics = httpx.get(url + "/metrics").text
+        assert 'edgewise_cancelled_total{reason="disconnect_queued"} 1' in metrics
+
+
 def test_timeout_stops_the_generation():
     eng = SlowEngine(delay=0.2)
     eng.default_response = " ".join(["word"] * 200)

@@ -116,6 +116,34 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+class CountRequests:
+    """Requests by route and status code, and their duration (a plain ASGI middleware, so
+    streaming and disconnect detection pass through untouched)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: set[str]) -> None:
+        self.app, self.metrics, self.routes = app, metrics, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        route = scope["path"] if scope["path"] in self.routes else "other"
+        status = 500
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            self.metrics.inc("edgewise_requests_total", route=route, code=str(status))
+            self.metrics.observe("edgewise_request_seconds", time.perf_counter() - t0, route=route)
+
+
 class ApiKey:
     """Require ``Authorization: Bearer KEY`` on every route but the page and /health."""
 
@@ -221,19 +249,6 @@ def create_app(
             log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return JSONResponse(body, status_code=status, headers=headers)
 
-    @app.middleware("http")
-    async def _count(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        t0 = time.perf_counter()
-        route = request.url.path if request.url.path in _ROUTES else "other"
-        try:
-            response: Response = await call_next(request)
-        except BodyTooLargeError as exc:
-            status, body, headers = error_payload(request.url.path, exc)
-            response = JSONResponse(body, status_code=status, headers=headers)
-        metrics.inc("edgewise_requests_total", route=route, code=str(response.status_code))
-        metrics.observe("edgewise_request_seconds", time.perf_counter() - t0, route=route)
-        return response
-
     @app.get("/health", tags=["Server"], summary="Liveness and the loaded models")
     async def health() -> dict[str, Any]:
         return {
@@ -282,6 +297,7 @@ def create_app(
     if settings.api_key:
         app.add_middleware(ApiKey, key=settings.api_key)
     app.add_middleware(BodyLimit, limit=settings.max_body)
+    app.add_middleware(CountRequests, metrics=metrics, routes=_ROUTES)
     return app
 
 

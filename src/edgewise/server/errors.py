@@ -46,6 +46,13 @@ class RequestTimeoutError(ServerError):
         )
 
 
+class ClientGoneError(ServerError):
+    """The client disconnected before its request was served (nothing can be sent back)."""
+
+    def __init__(self) -> None:
+        super().__init__("the client closed the connection")
+
+
 class MemoryBudgetError(ServerError):
     def __init__(self, model: str, needed: int, budget: int, busy: list[str]) -> None:
         self.model, self.needed, self.budget = model, needed, budget
@@ -90,6 +97,7 @@ STATUS: tuple[tuple[type[BaseException], int, str, str], ...] = (
     (QueueFullError, 429, "rate_limit_error", "queue_full"),
     (RequestTimeoutError, 504, "timeout_error", "timeout"),
     (MemoryBudgetError, 503, "server_error", "memory_budget"),
+    (ClientGoneError, 499, "invalid_request_error", "client_closed_request"),
     (UnauthorizedError, 401, "authentication_error", "invalid_api_key"),
     (BodyTooLargeError, 413, "invalid_request_error", "body_too_large"),
     (RouteNotFoundError, 404, "invalid_request_error", "not_found"),

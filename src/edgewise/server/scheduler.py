@@ -32,7 +32,12 @@ from typing import Any, TypeVar
 from edgewise.catalog import RUNTIME_OVERHEAD, ResolvedModel, known_names, resolve
 from edgewise.engines.base import Engine
 from edgewise.errors import ModelNotFoundError
-from edgewise.server.errors import MemoryBudgetError, QueueFullError, RequestTimeoutError
+from edgewise.server.errors import (
+    ClientGoneError,
+    MemoryBudgetError,
+    QueueFullError,
+    RequestTimeoutError,
+)
 from edgewise.server.metrics import Metrics
 from edgewise.server.settings import ServerSettings
 from edgewise.types import Chunk
@@ -367,7 +372,7 @@ class ModelPool:
                     await asyncio.wait({task}, timeout=min(left, DISCONNECT_POLL))
                     if not task.done() and disconnected is not None and await disconnected():
                         self.metrics.inc("edgewise_cancelled_total", reason="disconnect_queued")
-                        raise asyncio.CancelledError()
+                        raise ClientGoneError()
             except BaseException:
                 if task.done() and not task.cancelled() and task.exception() is None:
                     model.lock.release()
@@ -475,7 +480,7 @@ class ModelPool:
                     )
                 except asyncio.TimeoutError:
                     if disconnected is not None and await disconnected():
-                        raise asyncio.CancelledError() from None
+                        raise ClientGoneError() from None
                     continue
                 if kind == "chunk":
                     if value.finish_reason is not None:
