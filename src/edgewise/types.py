@@ -124,6 +124,24 @@ class Completion(BaseModel):
         return self.usage.completion_tokens / (self.timings.decode_ms / 1000.0)
 
 
+class TopLogprob(BaseModel):
+    """One candidate token at a generation step and its log-probability."""
+
+    token: str
+    logprob: float
+    bytes: list[int] = Field(default_factory=list, description="UTF-8 bytes of the token.")
+
+
+class TokenLogprob(TopLogprob):
+    """A generated token, its log-probability and the most likely alternatives at its step.
+
+    Log-probabilities are under the model's own distribution (before temperature, top-k/top-p
+    and grammar), as OpenAI's API reports them.
+    """
+
+    top: list[TopLogprob] = Field(default_factory=list)
+
+
 class Chunk(BaseModel):
     """One streamed piece. The last chunk has ``finish_reason`` set and carries usage."""
 
@@ -131,6 +149,9 @@ class Chunk(BaseModel):
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None
+    logprobs: list[TokenLogprob] | None = Field(
+        default=None, description="Per generated token, when the caller asked for logprobs."
+    )
 
 
 class ContinuationScore(BaseModel):

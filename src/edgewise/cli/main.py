@@ -43,7 +43,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgewise.cli import batch, bench, converse, export, hub, models, run, tasks
+    from edgewise.cli import batch, bench, converse, export, hub, models, run, serve, tasks
 
     cli.add_command(run.run)
     cli.add_command(run.chat)
@@ -60,6 +60,7 @@ def _register() -> None:
     cli.add_command(hub.recommend)
     cli.add_command(hub.quantize)
     cli.add_command(batch.batch)
+    cli.add_command(serve.serve)
 
 
 _register()

@@ -41,6 +41,7 @@ from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
     EdgewiseError,
+    InvalidOptionsError,
     ModelLoadError,
     UnsupportedSchemaError,
 )
@@ -53,6 +54,8 @@ from edgewise.types import (
     GenerationOptions,
     Message,
     Timings,
+    TokenLogprob,
+    TopLogprob,
     Usage,
 )
 
@@ -68,6 +71,7 @@ EMBED_SEQS = 32
 # ggml types whose matrices llama.cpp repacks into interleaved AVX2 kernels on x86:
 # Q4_0, Q4_K, IQ4_NL
 REPACKED_TYPES = {2, 12, 20}
+MAX_TOP_LOGPROBS = 20
 ENCODER_ARCHS = {
     "bert",
     "nomic-bert",
@@ -379,6 +383,7 @@ class LlamaCppEngine:
     supports_grammar: ClassVar[bool] = True
     supports_embeddings: ClassVar[bool] = True
     supports_scoring: ClassVar[bool] = True
+    supports_logprobs: ClassVar[bool] = True  # stream(..., logprobs=N)
 
     def __init__(
         self,
@@ -745,19 +750,52 @@ class LlamaCppEngine:
         options: GenerationOptions | dict[str, Any] | None = None,
         *,
         schema: Any = None,
+        logprobs: int | None = None,
     ) -> Iterator[Chunk]:
-        """Yield text chunks as they are generated; the last chunk carries usage/timings."""
+        """Yield text chunks as they are generated; the last chunk carries usage/timings.
+
+        ``logprobs=N`` attaches to each chunk the log-probability of every generated token in
+        it and the N most likely tokens at that step (0 <= N <= 20).
+        """
         opts = GenerationOptions.parse(options)
         check_prompt(prompt)
         self._need_ctx()
+        if logprobs is not None and not 0 <= logprobs <= MAX_TOP_LOGPROBS:
+            raise InvalidOptionsError(f"logprobs must be between 0 and {MAX_TOP_LOGPROBS}")
         tokens = self.prompt_tokens(prompt)
         if len(tokens) >= self.n_ctx:
             raise ContextLengthExceededError(len(tokens), self.n_ctx)
         if schema is not None:
             compile_schema(schema)  # unsupported schemas fail before any work
-        return self._stream(tokens, opts, schema)
+        return self._stream(tokens, opts, schema, logprobs)
 
-    def _stream(self, tokens: list[int], opts: GenerationOptions, schema: Any) -> Iterator[Chunk]:
+    def _token_logprob(self, tok: int, top_n: int) -> TokenLogprob:
+        row = self._logits_row(-1)
+        m = float(row.max())
+        lse = m + float(np.log(np.exp(row - m).sum()))
+        top: list[TopLogprob] = []
+        if top_n > 0:
+            idx = np.argpartition(row, -top_n)[-top_n:]
+            for i in idx[np.argsort(-row[idx])]:
+                piece = self._piece_bytes(int(i))
+                top.append(
+                    TopLogprob(
+                        token=piece.decode("utf-8", "replace"),
+                        logprob=float(row[i]) - lse,
+                        bytes=list(piece),
+                    )
+                )
+        piece = self._piece_bytes(tok)
+        return TokenLogprob(
+            token=piece.decode("utf-8", "replace"),
+            logprob=float(row[tok]) - lse,
+            bytes=list(piece),
+            top=top,
+        )
+
+    def _stream(
+        self, tokens: list[int], opts: GenerationOptions, schema: Any, logprobs: int | None = None
+    ) -> Iterator[Chunk]:
         lib = self._lib
         with self._lock:
             t0 = time.perf_counter()
@@ -770,6 +808,7 @@ class LlamaCppEngine:
             budget = min(opts.max_tokens, self.n_ctx - len(tokens))
             n_gen = 0
             finish = "length"
+            pending: list[TokenLogprob] = []
             try:
                 while n_gen < budget:
                     if grammar is not None:
@@ -780,9 +819,12 @@ class LlamaCppEngine:
                         finish = "stop"
                         break
                     n_gen += 1
+                    if logprobs is not None:
+                        pending.append(self._token_logprob(tok, logprobs))
                     text = stops.feed(decoder.decode(self._piece_bytes(tok)))
                     if text:
-                        yield Chunk(text=text)
+                        yield Chunk(text=text, logprobs=pending if logprobs is not None else None)
+                        pending = []
                     if stops.stopped:
                         finish = "stop"
                         break
@@ -803,6 +845,7 @@ class LlamaCppEngine:
             finish_reason=finish,  # type: ignore[arg-type]
             usage=Usage(prompt_tokens=len(tokens), completion_tokens=n_gen, cached_tokens=cached),
             timings=Timings(prompt_ms=(t1 - t0) * 1000, decode_ms=(t2 - t1) * 1000),
+            logprobs=(pending if tail else []) if logprobs is not None else None,
         )
 
     def generate(
