@@ -217,11 +217,17 @@ def grounded_who(who: Any, sentence: str) -> str | None:
         r"(?<!\w)" + re.escape(" ".join(words)) + r"(?!\w)", " ".join(_words(sentence))
     ):
         return None
-    # use the sentence's own spelling (accents, capitals) for the name
-    m = re.search(re.escape(" ".join(words)), fold(sentence))
-    if m and m.end() - m.start() == len(" ".join(words)):
-        return sentence[m.start() : m.end()]
-    return who.strip()
+    # the sentence's own spelling, cut to the capitalised words at its start: a name
+    # ("Laura debe" -> "Laura"; "the team" -> None)
+    m = re.search(r"(?<!\w)" + re.escape(" ".join(words)) + r"(?!\w)", fold(sentence))
+    if m is None:
+        return None
+    name = []
+    for part in sentence[m.start() : m.end()].split():
+        if not part[:1].isupper():
+            break
+        name.append(part)
+    return " ".join(name) or None
 
 
 def grounded_what(what: Any, sentence: str) -> str | None:

@@ -1,10 +1,15 @@
 """Guard against made-up text: Whisper can loop ("thank you thank you thank you") or invent a
 sentence on silence and noise. A segment is dropped, with its reason kept for the JSON, when
 
-- its no-speech probability is at or above a threshold (the model itself thinks nothing was said);
+- its no-speech probability is at or above a threshold and its mean token log-probability is
+  low (the model thinks nothing was said and is unsure of the words). No-speech probability alone
+  is not enough: it is computed once per 30-second window and is often 0.7 over clear speech.
+  Whisper's own rule uses -1.0 for the log-probability; this one is stricter (-0.5): on silence
+  tiny.en says "You" with no-speech 0.94 and log-probability -0.94, which Whisper keeps;
 - it repeats itself: a gzip compression ratio above a threshold (Whisper's own loop signal),
   or the same n-gram many times in a row, or very few distinct words in a long segment;
-- it is the previous kept segment again, word for word (a decoding loop across windows).
+- it is the previous kept segment again, word for word, right after it (a decoding loop across
+  windows; the caller passes ``previous`` only when less than ``LOOP_GAP`` seconds lie between).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 NO_SPEECH_THRESHOLD = 0.6
+LOGPROB_THRESHOLD = -0.5
+LOOP_GAP = 1.0  # seconds
 COMPRESSION_RATIO_THRESHOLD = 2.4
 # n-gram size -> how many times in a row counts as a loop; single words repeat more in speech
 # ("no, no, no") than longer phrases do
@@ -61,17 +68,21 @@ def check(
     text: str,
     *,
     no_speech_prob: float = 0.0,
+    avg_logprob: float = 0.0,
     previous: str | None = None,
     no_speech_threshold: float = NO_SPEECH_THRESHOLD,
+    logprob_threshold: float = LOGPROB_THRESHOLD,
     compression_ratio_threshold: float = COMPRESSION_RATIO_THRESHOLD,
 ) -> Verdict | None:
     """None when the segment is kept, else why it is dropped."""
     toks = words(text)
     if not toks:
         return Verdict("empty", "no words")
-    if no_speech_prob >= no_speech_threshold:
+    if no_speech_prob >= no_speech_threshold and avg_logprob < logprob_threshold:
         return Verdict(
-            "no_speech", f"no-speech probability {no_speech_prob:.2f} >= {no_speech_threshold}"
+            "no_speech",
+            f"no-speech probability {no_speech_prob:.2f} >= {no_speech_threshold} and mean "
+            f"log-probability {avg_logprob:.2f} < {logprob_threshold}",
         )
     ratio = compression_ratio(text)
     if ratio > compression_ratio_threshold:

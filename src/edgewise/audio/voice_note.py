@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from edgewise.audio.actions import ActionItem, sentence_items
 from edgewise.audio.decode import AudioSource
+from edgewise.audio.metrics import normalize
 from edgewise.audio.transcribe import Progress, Transcriber, Transcript
 from edgewise.engines.base import Engine
 
@@ -96,6 +97,21 @@ def sentences_with_times(transcript: Transcript) -> list[tuple[str, float | None
     return out
 
 
+def grounded_points(points: list[str], transcript: str, share: float = 0.6) -> list[str]:
+    """The key points whose words are mostly (``share``) the transcript's own words.
+
+    A 135M model sometimes echoes its instruction ("List the key points ...") or invents a
+    point; a point that is not mostly made of the note's words is dropped.
+    """
+    said = set(normalize(transcript))
+    kept = []
+    for point in points:
+        words = normalize(point)
+        if words and sum(w in said for w in words) >= share * len(words):
+            kept.append(point)
+    return kept
+
+
 def _reference(audio: AudioSource, given: date | None) -> date:
     if given is not None:
         return given
@@ -140,7 +156,8 @@ def voice_note(
         result = Summarizer(
             engine, type="key_points", length="short" if words < 200 else "medium"
         ).summarize(transcript.text, progress=summary_progress)
-        summary = result.points or [p[2:] for p in result.text.splitlines() if p.startswith("- ")]
+        points = result.points or [p[2:] for p in result.text.splitlines() if p.startswith("- ")]
+        summary = grounded_points(points, transcript.text)
         items = sentence_items(
             sentences_with_times(transcript),
             language=transcript.language,
