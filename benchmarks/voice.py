@@ -12,6 +12,10 @@ word error rate is measured against the exact text. For each model (tiny.en, bas
 Real-time factor = processing seconds / audio seconds (median of --repeats, after one warm-up
 run; model loading excluded). Target: <= 0.15 for tiny.en on 2 threads.
 
+Action items: edgewise's per-sentence grounded extraction vs one extract call per note (all
+items with ISO dates asked of the model), on written English and Spanish notes with known tasks;
+precision, recall, and how often who and when are right.
+
 ``--memory`` adds peak RSS (VmHWM of a fresh process) for 1 and 10 minutes of continuous speech
 (the English sentences cycled), edgewise vs plain faster-whisper, which decodes the whole file
 and runs VAD and features over all of it. That part transcribes 22 minutes of audio twice:
@@ -32,6 +36,7 @@ import textwrap
 import time
 import wave
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +78,76 @@ LONG_SENTENCES = [
     "Tom will share the slides after the meeting today.",
 ]
 MB = 1024 * 1024
+
+# Action items: written notes with the tasks they state (a key phrase of the task, who, when;
+# dates relative to Saturday 2026-11-28). Non-task sentences test precision.
+REFERENCE = date(2026, 11, 28)
+ACTION_NOTES: list[tuple[str, str, list[tuple[str, str | None, str | None]]]] = [
+    (
+        "en",
+        "Quick update from the site visit. Maria will send the budget report by Friday. "
+        "The weather was terrible all morning. John needs to book a meeting room for the "
+        "product review. Please remember to update the customer list before the end of the month.",
+        [
+            ("budget report", "Maria", "2026-12-04"),
+            ("meeting room", "John", None),
+            ("customer list", None, "2026-11-30"),
+        ],
+    ),
+    (
+        "en",
+        "Thanks everyone for joining the call. Peter has to renew the software licenses "
+        "tomorrow. We talked about the new office layout. Can you send the slides to Anna? "
+        "Sarah should fix the login bug next week.",
+        [
+            ("software licenses", "Peter", "2026-11-29"),
+            ("slides", None, None),
+            ("login bug", "Sarah", "2026-11-30"),
+        ],
+    ),
+    (
+        "en",
+        "The client liked the demo a lot. Tom will prepare the contract on December 3rd. "
+        "Don't forget to order lunch for the workshop. Our sales grew ten percent this quarter.",
+        [("contract", "Tom", "2026-12-03"), ("order lunch", None, None)],
+    ),
+    (
+        "es",
+        "Hola a todos, resumen de la reunión de hoy. Carlos tiene que enviar el informe de "
+        "ventas el lunes. Laura debe llamar al cliente mañana. El proyecto va bien. "
+        "No olvides revisar el presupuesto antes del viernes.",
+        [
+            ("informe", "Carlos", "2026-11-30"),
+            ("llamar al cliente", "Laura", "2026-11-29"),
+            ("presupuesto", None, "2026-12-04"),
+        ],
+    ),
+    (
+        "es",
+        "Buenos días. Pedro necesita reservar el hotel para el congreso. La reunión fue muy "
+        "productiva. Por favor, actualiza la lista de precios el 15 de diciembre.",
+        [("hotel", "Pedro", None), ("lista de precios", None, "2026-12-15")],
+    ),
+]
+WHOLE_NOTE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "items": {
+            "type": "array",
+            "maxItems": 8,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "what": {"type": "string", "maxLength": 120},
+                    "who": {"type": ["string", "null"], "maxLength": 40},
+                    "when": {"type": ["string", "null"], "format": "date"},
+                },
+                "required": ["what", "who", "when"],
+            },
+        }
+    },
+    "required": ["items"],
+}
 
 
 def speak(text: str, voice: str, path: Path) -> Path:
@@ -162,6 +237,72 @@ def memory(tmp: Path, threads: int, minutes: list[int]) -> None:
         path.unlink()
 
 
+def score_items(
+    predicted: list[tuple[str, str | None, str | None]],
+    gold: list[tuple[str, str | None, str | None]],
+) -> tuple[int, int, int, int, int]:
+    """(predicted, gold, matched, who right, when right); a match: the key phrase in `what`."""
+    from edgewise.audio.dates import fold
+
+    matched = who_ok = when_ok = 0
+    used: set[int] = set()
+    for key, who, when in gold:
+        for i, (what, p_who, p_when) in enumerate(predicted):
+            if i not in used and fold(key) in fold(what or ""):
+                used.add(i)
+                matched += 1
+                who_ok += fold(p_who or "") == fold(who or "")
+                when_ok += (p_when or None) == when
+                break
+    return len(predicted), len(gold), matched, who_ok, when_ok
+
+
+def actions(model: str) -> None:
+    """Action items: edgewise (per sentence, grounded, dates resolved) vs one extract call per
+    note asking the model for all items with ISO dates (the straightforward way)."""
+    import edgewise
+    from edgewise.audio.actions import sentence_items
+    from edgewise.audio.voice_note import _SENTENCE_END
+    from edgewise.tasks.extract import Extractor
+
+    engine = edgewise.load(model)
+    whole = Extractor(
+        engine,
+        WHOLE_NOTE_SCHEMA,
+        instructions="List the action items of the voice note: what is to be done, who does "
+        "it (a name from the note, or null) and when (an ISO date, or null). The note was "
+        f"recorded on Saturday {REFERENCE.isoformat()}.",
+        max_tokens=400,
+    )
+    totals = {"edgewise": [0] * 5, "one call per note": [0] * 5}
+    seconds = {"edgewise": 0.0, "one call per note": 0.0}
+    for lang, text, gold in ACTION_NOTES:
+        t = time.perf_counter()
+        sentences = [(x, None) for x in _SENTENCE_END.split(text)]
+        ours = sentence_items(sentences, language=lang, reference=REFERENCE, engine=engine)
+        seconds["edgewise"] += time.perf_counter() - t
+        t = time.perf_counter()
+        try:
+            raw = whole.extract(text)["items"]
+        except edgewise.EdgewiseError:
+            raw = []
+        seconds["one call per note"] += time.perf_counter() - t
+        for name, predicted in (
+            ("edgewise", [(i.what, i.who, i.when) for i in ours]),
+            ("one call per note", [(r["what"], r["who"], r["when"]) for r in raw]),
+        ):
+            totals[name] = [a + b for a, b in zip(totals[name], score_items(predicted, gold))]
+    print(f"\naction items on {len(ACTION_NOTES)} written notes (en, es), {model}")
+    print(f"{'method':18} {'precision':>9} {'recall':>7} {'who':>6} {'when':>6} {'seconds':>8}")
+    for name, (n_pred, n_gold, matched, who_ok, when_ok) in totals.items():
+        print(
+            f"{name:18} {matched / max(n_pred, 1):9.2f} {matched / n_gold:7.2f} "
+            f"{who_ok / max(matched, 1):6.2f} {when_ok / max(matched, 1):6.2f} "
+            f"{seconds[name]:8.1f}"
+        )
+    print("who/when: share right among the matched items")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2)
@@ -169,9 +310,14 @@ def main() -> None:
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--memory", action="store_true", help="also peak RSS for 1 and 10 minutes")
     p.add_argument("--minutes", default="1,10", help="recording lengths for --memory")
+    p.add_argument("--llm", default="smollm2-135m", help="language model for the action items")
+    p.add_argument("--skip-speech", action="store_true", help="only the action-item comparison")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        actions(args.llm)
+        if args.skip_speech:
+            return
         notes = {k: speak(text, voice, tmp / f"{k}.wav") for k, (voice, text) in NOTES.items()}
         seconds = {k: decode(path).shape[0] / 16000 for k, path in notes.items()}
         print(

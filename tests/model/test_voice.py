@@ -247,7 +247,10 @@ def test_cli_transcribe_formats(clips) -> None:
     assert result.stdout.startswith("WEBVTT\n\n00:00:0")
 
 
-def test_cli_voice_note(clips, tmp_path: Path) -> None:
+def test_cli_voice_note(clips, tmp_path: Path, engine, monkeypatch) -> None:
+    import edgewise.tasks
+
+    monkeypatch.setattr(edgewise.tasks, "_default", engine)  # the session's SmolLM2, not a 2nd
     out = tmp_path / "note.json"
     result = CliRunner().invoke(
         cli,

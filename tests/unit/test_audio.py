@@ -157,6 +157,7 @@ def test_grounding_rejects_what_the_sentence_does_not_say() -> None:
     assert grounded_who("Lucía", sentence) is None  # a name from the few-shot examples
     assert grounded_who("Ana debe", sentence) == "Ana"  # the name, not the verb after it
     assert grounded_who("the finance team", "Send it to the finance team.") is None
+    assert grounded_who("Don't", "Don't forget to order lunch.") is None  # a cue, not a name
     assert grounded_who("no olvides", "No olvides revisar el presupuesto.") is None
     assert grounded_what("llamar al proveedor", sentence) == "llamar al proveedor"
     assert grounded_what("al proveedor maªna", sentence) is None  # garbled copy

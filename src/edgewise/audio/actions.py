@@ -137,6 +137,14 @@ _NOT_NAMES = {
     "hola",
     "bueno",
     "vale",
+    "don't",
+    "dont",
+    "do",
+    "can",
+    "could",
+    "remember",
+    "thanks",
+    "gracias",
 }
 _TRAILING_TIME = re.compile(
     r"[\s,]*(?:\b(?:by|before|on|until|no later than|for|at|para|antes de|antes del|el|hasta|"
@@ -227,7 +235,10 @@ def grounded_who(who: Any, sentence: str) -> str | None:
         if not part[:1].isupper():
             break
         name.append(part)
-    return " ".join(name) or None
+    found = " ".join(name)
+    if not found or any(_CUE_RE[lang].search(fold(found)) for lang in _CUE_RE):  # "Don't"
+        return None
+    return found
 
 
 def grounded_what(what: Any, sentence: str) -> str | None:
