@@ -87,8 +87,8 @@ class AudioReader:
             self._container = av.open(arg, mode="r", metadata_errors="ignore")
         except av.error.FFmpegError as exc:
             raise InputError(
-                f"{self.name}: not an audio file FFmpeg can read ({_reason(exc)}); "
-                "use wav, mp3, m4a, ogg or flac"
+                f"{self.name}: cannot read it as audio ({_reason(exc)}): not an audio file, or a "
+                "truncated or damaged one; use wav, mp3, m4a, ogg or flac"
             ) from None
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.name}: cannot open ({exc})") from None

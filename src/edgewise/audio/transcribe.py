@@ -70,6 +70,9 @@ class Transcript(BaseModel):
     segments: list[Segment]
     dropped: list[DroppedSegment] = Field(default_factory=list)
     pieces: int = Field(description="How many pieces the recording was cut into.")
+    warnings: list[str] = Field(
+        default_factory=list, description="A truncated or damaged file, said in words."
+    )
     ms: float = 0.0
 
     def to_text(self, timestamps: bool = True) -> str:
@@ -355,6 +358,18 @@ class TranscriptStream:
         self.language, self.language_probability = language, round(float(probability), 4)
         return resolve("tiny.en") if language == "en" else base
 
+    def warnings(self) -> list[str]:
+        out = []
+        stated = self.reader.info.duration
+        if stated is not None and self.duration < stated - 1.0:
+            out.append(
+                f"decoded {self.duration:.1f} s of the {stated:.1f} s the file's header states: "
+                "the file looks truncated"
+            )
+        if self.reader.bad_frames:
+            out.append(f"{self.reader.bad_frames} damaged packet(s) could not be decoded")
+        return out
+
     def result(self) -> Transcript:
         """Run to the end (if not already) and return the whole transcript."""
         for _ in self:
@@ -369,6 +384,7 @@ class TranscriptStream:
             segments=self.segments,
             dropped=self.dropped,
             pieces=self.pieces,
+            warnings=self.warnings(),
             ms=round((time.perf_counter() - self._t0) * 1000, 2),
         )
 

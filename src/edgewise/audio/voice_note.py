@@ -67,6 +67,8 @@ class VoiceNote(BaseModel):
             lines.append("(none found)")
         lines += ["", "## Transcript", ""]
         lines += [f"[{_mmss(s.start)}] {s.text}" for s in t.segments] or ["(nothing was said)"]
+        for warning in t.warnings:
+            lines += ["", f"*Warning: {warning}.*"]
         if t.dropped:
             lines += ["", f"*{len(t.dropped)} segment(s) dropped as likely made up (see --json).*"]
         return "\n".join(lines) + "\n"

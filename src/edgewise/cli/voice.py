@@ -133,6 +133,8 @@ def transcribe(
             _write(output, transcript.render(fmt))
     finally:
         progress.close()
+    for warning in transcript.warnings:
+        status(f"warning: {warning}")
     status(_summary_line(transcript))
 
 
@@ -199,4 +201,6 @@ def voice_note(
         _write(output, note.model_dump_json(indent=2) + "\n")
     else:
         _write(output, note.to_markdown())
+    for warning in note.transcript.warnings:
+        status(f"warning: {warning}")
     status(_summary_line(note.transcript) + f", {len(note.action_items)} action item(s)")
