@@ -223,6 +223,7 @@ def test_truncated_file_gives_the_part_that_is_there(clips) -> None:
     assert "planning meeting" in t.text.lower()
     assert "customer list" not in t.text.lower()
     assert t.duration < 10
+    assert any("truncated" in w for w in t.warnings), t.warnings  # the header says 16 s
 
 
 def test_bytes_and_file_objects_for_a_server_handler(clips) -> None:
