@@ -200,10 +200,11 @@ def test_sentence_items_keep_grounded_model_fields() -> None:
 
 
 def test_summary_points_must_come_from_the_note() -> None:
-    said = "Maria will send the budget report by Friday. John books the room."
+    said = "Hi team. Maria will send the budget report by Friday. John books the room."
     points = [
         "Maria will send the budget report by Friday.",
         "List the key points of the text, at most 3, each one short.",
+        "Hi team",
     ]
     assert grounded_points(points, said) == points[:1]
 

@@ -19,7 +19,7 @@ within its reach:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -194,8 +194,9 @@ class ActionItem(BaseModel):
     sentence: str = Field(description="The sentence of the transcript it came from.")
     start: float | None = Field(default=None, description="Second of the recording it was said.")
     source: str = Field(
-        description="'model' when the fields came from the language model, 'pattern' when a "
-        "field failed the grounding check and a pattern filled it."
+        description="Where what and who came from: 'model' (the language model, grounded in "
+        "the sentence), 'pattern' (the model's answer failed the check, or no model), or "
+        "'model+pattern' (one of each)."
     )
 
 
@@ -315,8 +316,11 @@ def sentence_items(
     language: str | None,
     reference: date,
     engine: Engine | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[ActionItem]:
-    """Action items from (sentence, start second) pairs; ``engine=None``: patterns only."""
+    """Action items from (sentence, start second) pairs; ``engine=None``: patterns only.
+
+    ``progress(done, total)`` counts the candidate sentences (one model call each)."""
     from edgewise.tasks.extract import Extractor
 
     extractor = (
@@ -333,12 +337,11 @@ def sentence_items(
     )
     items: list[ActionItem] = []
     seen: set[str] = set()
-    for sentence, start in sentences:
-        if not is_candidate(sentence, language):
-            continue
+    candidates = [(s, t) for s, t in sentences if is_candidate(s, language)]
+    for n, (sentence, start) in enumerate(candidates, 1):
         p_what, p_who = pattern_fields(sentence, language)
         what = who = None
-        source = "pattern"
+        from_model = set()
         if extractor is not None:
             try:
                 got = extractor.extract(sentence)
@@ -346,15 +349,17 @@ def sentence_items(
                 got = {}
             what = grounded_what(got.get("what"), sentence)
             who = grounded_who(got.get("who"), sentence)
-            if what is not None and (who is not None or got.get("who") is None):
-                source = "model"
-            # a pattern's name beats the model's null (the model often drops the subject)
-            if who is None and p_who is not None:
-                who = p_who
+            if what is not None:
+                from_model.add("what")
+            if who is not None or (got.get("who") is None and p_who is None):
+                from_model.add("who")
         if what is None:
             what = p_what
-        if who is None and extractor is None:
+        if who is None:  # a pattern's name beats a null (the model often drops the subject)
             who = p_who
+        if progress is not None:
+            progress(n, len(candidates))
+        source = {2: "model", 1: "model+pattern", 0: "pattern"}[len(from_model)]
         found = find_date(sentence, reference)
         when_text = found.text if found else None
         if who and fold(what).startswith(fold(who) + " "):

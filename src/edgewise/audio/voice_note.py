@@ -100,16 +100,16 @@ def sentences_with_times(transcript: Transcript) -> list[tuple[str, float | None
 
 
 def grounded_points(points: list[str], transcript: str, share: float = 0.6) -> list[str]:
-    """The key points whose words are mostly (``share``) the transcript's own words.
+    """The key points of three words or more, mostly (``share``) the transcript's own words.
 
     A 135M model sometimes echoes its instruction ("List the key points ...") or invents a
-    point; a point that is not mostly made of the note's words is dropped.
+    point, or returns a greeting ("Hola equipo") as a point; those are dropped.
     """
     said = set(normalize(transcript))
     kept = []
     for point in points:
         words = normalize(point)
-        if words and sum(w in said for w in words) >= share * len(words):
+        if len(words) >= 3 and sum(w in said for w in words) >= share * len(words):
             kept.append(point)
     return kept
 
@@ -135,6 +135,7 @@ def voice_note(
     threads: int | None = None,
     progress: Progress | None = None,
     summary_progress: Callable[[int, int], None] | None = None,
+    items_progress: Callable[[int, int], None] | None = None,
 ) -> VoiceNote:
     """Transcribe, summarize and list the action items of a recording, on the device.
 
@@ -165,6 +166,7 @@ def voice_note(
             language=transcript.language,
             reference=ref,
             engine=engine,
+            progress=items_progress,
         )
     return VoiceNote(
         name=Path(str(name)).name if name else "audio",

@@ -55,6 +55,33 @@ class AudioProgress:
             self.drawn = False
 
 
+class _Stages:
+    """One progress line per stage of a voice note, each started when its stage starts."""
+
+    def __init__(self, audio: AudioProgress) -> None:
+        self.bars: list[Any] = [audio]
+        self.names: list[str] = ["transcribe"]
+
+    def _bar(self, name: str) -> Any:
+        from edgewise.cli.io import ProgressLine
+
+        if self.names[-1] != name:
+            self.bars[-1].close()
+            self.bars.append(ProgressLine(name, min_items=2))
+            self.names.append(name)
+        return self.bars[-1]
+
+    def summary(self, done: int, total: int) -> None:
+        self._bar("summarize")(done, total)
+
+    def items(self, done: int, total: int) -> None:
+        self._bar("action items")(done, total)
+
+    def close(self) -> None:
+        for bar in self.bars:
+            bar.close()
+
+
 def _clock(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
@@ -186,6 +213,7 @@ def voice_note(
 
         engine = load(model)
     progress = AudioProgress("transcribe")
+    stages = _Stages(progress)
     try:
         note = make_note(
             _source(audio),
@@ -194,9 +222,11 @@ def voice_note(
             engine=engine,
             reference_date=reference,
             progress=progress,
+            summary_progress=stages.summary,
+            items_progress=stages.items,
         )
     finally:
-        progress.close()
+        stages.close()
     if as_json:
         _write(output, note.model_dump_json(indent=2) + "\n")
     else:
