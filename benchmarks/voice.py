@@ -313,6 +313,7 @@ def main() -> None:
     p.add_argument("--llm", default="smollm2-135m", help="language model for the action items")
     p.add_argument("--skip-speech", action="store_true", help="only the action-item comparison")
     args = p.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # figures as they come
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         actions(args.llm)

@@ -253,6 +253,12 @@ def test_transcript_formats() -> None:
     assert json.loads(t.render("json"))["segments"][0]["text"] == "Hello there."
     with pytest.raises(InputError):
         t.render("docx")
+    assert t.to_openai("json") == {"text": "Hello there."}
+    verbose = t.to_openai("verbose_json")
+    assert isinstance(verbose, dict) and verbose["segments"][0]["end"] == 3661.25
+    assert t.to_openai("text") == "Hello there.\n" and t.to_openai("srt") == t.to_srt()
+    with pytest.raises(InputError, match="response_format"):
+        t.to_openai("xml")
 
 
 # ------------------------------------------------------------------ decoding

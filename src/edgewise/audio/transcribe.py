@@ -95,6 +95,38 @@ class Transcript(BaseModel):
         )
         return "WEBVTT\n\n" + cues
 
+    def to_openai(self, response_format: str = "json") -> dict[str, Any] | str:
+        """The body OpenAI's ``POST /v1/audio/transcriptions`` returns for ``response_format``
+        (json, verbose_json, text, srt, vtt), for a server handler to send as is."""
+        if response_format == "json":
+            return {"text": self.text}
+        if response_format == "verbose_json":
+            return {
+                "task": "transcribe",
+                "language": self.language,
+                "duration": self.duration,
+                "text": self.text,
+                "segments": [
+                    {
+                        "id": s.id,
+                        "start": s.start,
+                        "end": s.end,
+                        "text": s.text,
+                        "avg_logprob": s.avg_logprob,
+                        "compression_ratio": s.compression_ratio,
+                        "no_speech_prob": s.no_speech_prob,
+                    }
+                    for s in self.segments
+                ],
+            }
+        if response_format == "text":
+            return self.text + "\n"
+        if response_format in ("srt", "vtt"):
+            return self.render(response_format)
+        raise InputError(
+            f"unknown response_format {response_format!r}; use json, verbose_json, text, srt or vtt"
+        )
+
     def render(self, fmt: str) -> str:
         """The transcript as text (with timestamps), srt, vtt or json."""
         if fmt == "text":
