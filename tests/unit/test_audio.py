@@ -362,6 +362,8 @@ def test_missing_extra_gives_the_install_line(
     monkeypatch.setitem(sys.modules, "faster_whisper", None)
     with pytest.raises(MissingExtraError, match=r"edgewise\[audio\]"):
         decode(write_wav(tmp_path / "a.wav", tone(1.0)))
+    with pytest.raises(MissingExtraError, match=r"edgewise\[audio\]"):
+        edgewise.transcribe(tmp_path / "a.wav", language="en")
     result = CliRunner().invoke(cli, ["transcribe", str(tmp_path / "a.wav"), "-m", "tiny.en"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [

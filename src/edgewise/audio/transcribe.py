@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from edgewise.audio import guard
 from edgewise.audio.decode import SAMPLE_RATE, AudioReader, AudioSource
-from edgewise.audio.models import SpeechModel, installed, load, resolve
+from edgewise.audio.models import SpeechModel, installed, load, require_faster_whisper, resolve
 from edgewise.errors import InputError
 
 Progress = Callable[[float, "float | None"], None]  # (seconds done, total seconds or None)
@@ -440,9 +440,9 @@ class Transcriber:
             language = language.strip().lower()
             if not (2 <= len(language) <= 3 and language.isalpha()):
                 raise InputError(f"language must be a code such as en or es, got {language!r}")
-            from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-            if language not in _LANGUAGE_CODES:
+            fw = require_faster_whisper()
+            codes = getattr(fw.tokenizer, "_LANGUAGE_CODES", None)
+            if codes is not None and language not in codes:
                 raise InputError(f"Whisper does not know the language code {language!r}")
         if piece_seconds < 10:
             raise InputError("piece_seconds must be at least 10")
