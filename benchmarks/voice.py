@@ -312,11 +312,13 @@ def main() -> None:
     p.add_argument("--minutes", default="1,10", help="recording lengths for --memory")
     p.add_argument("--llm", default="smollm2-135m", help="language model for the action items")
     p.add_argument("--skip-speech", action="store_true", help="only the action-item comparison")
+    p.add_argument("--skip-actions", action="store_true", help="only the speech measurements")
     args = p.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # figures as they come
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        actions(args.llm)
+        if not args.skip_actions:
+            actions(args.llm)
         if args.skip_speech:
             return
         notes = {k: speak(text, voice, tmp / f"{k}.wav") for k, (voice, text) in NOTES.items()}
