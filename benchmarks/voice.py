@@ -293,12 +293,13 @@ def actions(model: str) -> None:
         ):
             totals[name] = [a + b for a, b in zip(totals[name], score_items(predicted, gold))]
     print(f"\naction items on {len(ACTION_NOTES)} written notes (en, es), {model}")
-    print(f"{'method':18} {'precision':>9} {'recall':>7} {'who':>6} {'when':>6} {'seconds':>8}")
+    print(f"{'method':18} {'precision':>12} {'recall':>10} {'who':>8} {'when':>8} {'seconds':>8}")
     for name, (n_pred, n_gold, matched, who_ok, when_ok) in totals.items():
         print(
-            f"{name:18} {matched / max(n_pred, 1):9.2f} {matched / n_gold:7.2f} "
-            f"{who_ok / max(matched, 1):6.2f} {when_ok / max(matched, 1):6.2f} "
-            f"{seconds[name]:8.1f}"
+            f"{name:18} {matched / max(n_pred, 1):5.2f} {matched:>2}/{n_pred:<3} "
+            f"{matched / n_gold:5.2f} {matched:>2}/{n_gold:<2} "
+            f"{who_ok / max(matched, 1):5.2f} {who_ok:>2} {when_ok / max(matched, 1):5.2f} "
+            f"{when_ok:>2} {seconds[name]:8.1f}"
         )
     print("who/when: share right among the matched items")
 
