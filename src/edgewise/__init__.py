@@ -1,5 +1,6 @@
 """edgewise: small language models as dependable on-device app features."""
 
+from edgewise.audio import ActionItem, Transcript, VoiceNote, transcribe, voice_note
 from edgewise.catalog import CATALOG, DEFAULT_MODEL, ModelEntry, resolve
 from edgewise.engines import Engine, FakeEngine, load
 from edgewise.errors import (
@@ -31,6 +32,7 @@ from edgewise.types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionItem",
     "CATALOG",
     "DEFAULT_MODEL",
     "CapabilityError",
@@ -55,12 +57,16 @@ __all__ = [
     "PartialFailure",
     "SchemaValidationError",
     "Timings",
+    "Transcript",
     "UnsupportedSchemaError",
     "Usage",
+    "VoiceNote",
     "__version__",
     "classify",
     "classify_many",
     "load",
     "resolve",
+    "transcribe",
     "triage",
+    "voice_note",
 ]

@@ -43,7 +43,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgewise.cli import batch, bench, converse, export, hub, models, run, serve, tasks
+    from edgewise.cli import batch, bench, converse, export, hub, models, run, serve, tasks, voice
 
     cli.add_command(run.run)
     cli.add_command(run.chat)
@@ -61,6 +61,8 @@ def _register() -> None:
     cli.add_command(hub.quantize)
     cli.add_command(batch.batch)
     cli.add_command(serve.serve)
+    cli.add_command(voice.transcribe)
+    cli.add_command(voice.voice_note)
 
 
 _register()

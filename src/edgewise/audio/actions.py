@@ -1,0 +1,385 @@
+"""Action items from a transcript: what is to be done, by whom, by when.
+
+The bundled language model has 135M parameters; asked for "all action items" in a whole
+transcript it misses some and invents others. So the work is split so that each part is
+within its reach:
+
+1. candidates: sentences that carry a task cue ("will", "needs to", "please", "remember to",
+   "tiene que", "no olvides", ...). Cue lists exist for English, Spanish, German, French,
+   Italian and Portuguese; other languages yield no candidates.
+2. per sentence, ``extract`` with a JSON Schema (grammar-constrained) and few-shot examples
+   fills ``what`` and ``who``;
+3. each field must be grounded in the sentence: ``who`` must be words of the sentence and not a
+   cue, ``what`` must be mostly the sentence's own words; a field that fails falls back to a
+   pattern ("NAME will/has to/tiene que VERB ..." -> who, the rest -> what);
+4. ``when`` is never asked of the model: ``edgewise.audio.dates`` resolves the stated date
+   against the recording date.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from edgewise.audio.dates import find_date, fold
+from edgewise.engines.base import Engine
+from edgewise.errors import EdgewiseError
+
+CUES: dict[str, list[str]] = {
+    "en": [
+        r"will",
+        r"'ll",
+        r"needs? to",
+        r"has to",
+        r"have to",
+        r"must",
+        r"should",
+        r"(?:is|are|am) going to",
+        r"please",
+        r"remember to",
+        r"don'?t forget",
+        r"make sure",
+        r"let'?s",
+        r"can you",
+        r"could you",
+        r"to-?do",
+        r"action item",
+        r"follow up",
+        r"is supposed to",
+    ],
+    "es": [
+        r"tiene que",
+        r"tienen que",
+        r"tengo que",
+        r"tenemos que",
+        r"hay que",
+        r"debe",
+        r"deben",
+        r"debemos",
+        r"necesita",
+        r"necesitamos",
+        r"va a",
+        r"vamos a",
+        r"por favor",
+        r"recuerda",
+        r"recordad",
+        r"no olvides",
+        r"no olvideis",
+        r"no os olvideis",
+        r"se encarga",
+        r"encargate",
+        r"pendiente",
+    ],
+    "de": [r"muss", r"mussen", r"soll", r"sollte", r"wird", r"bitte", r"nicht vergessen"],
+    "fr": [r"doit", r"doivent", r"il faut", r"va ", r"s'il (?:te|vous) plait", r"n'oublie"],
+    "it": [r"deve", r"devono", r"bisogna", r"per favore", r"ricorda", r"non dimenticare"],
+    "pt": [r"tem que", r"precisa", r"deve", r"por favor", r"lembre", r"nao esqueca"],
+}
+_CUE_RE = {
+    lang: re.compile(r"(?<![\w'])(?:" + "|".join(cues) + r")(?!\w)") for lang, cues in CUES.items()
+}
+# "NAME <modal> rest": a name (capitalised word(s)) in front of a task verb phrase
+_WHO_MODAL = {
+    "en": r"will|'ll|needs to|need to|has to|have to|must|should|is going to|is supposed to",
+    "es": r"tiene que|debe|necesita|va a|tendra que|se encarga de",
+}
+_LEADING = {
+    "en": r"^(?:(?:so|and|also|then|ok|okay|oh|and then|finally|first|second|next)\b,?\s*)*"
+    r"(?:please |remember to |don'?t forget to |make sure (?:to |that )?|let'?s |we need to |"
+    r"we should |we have to |i need to |i have to |i will |i'll |can you |could you |"
+    r"you need to |you should |we will |we'll )*",
+    "es": r"^(?:(?:y|bueno|entonces|tambien|ademas|por ultimo|primero)\b,?\s*)*"
+    r"(?:por favor,? |no olvides |no olvideis |no os olvideis de |recuerda |recordad |hay que |"
+    r"tenemos que |tengo que |vamos a |necesitamos |debemos )*",
+}
+_NOT_NAMES = {
+    "i",
+    "we",
+    "you",
+    "they",
+    "he",
+    "she",
+    "it",
+    "please",
+    "so",
+    "and",
+    "also",
+    "then",
+    "the",
+    "this",
+    "that",
+    "everyone",
+    "someone",
+    "nosotros",
+    "yo",
+    "tu",
+    "el",
+    "ella",
+    "ellos",
+    "alguien",
+    "todos",
+    "no",
+    "por",
+    "favor",
+    "hay",
+    "recuerda",
+    "ok",
+    "okay",
+    "hi",
+    "hello",
+    "hey",
+    "well",
+    "now",
+    "hola",
+    "bueno",
+    "vale",
+    "don't",
+    "dont",
+    "do",
+    "can",
+    "could",
+    "remember",
+    "thanks",
+    "gracias",
+}
+_TRAILING_TIME = re.compile(
+    r"[\s,]*(?:\b(?:by|before|on|until|no later than|for|at|para|antes de|antes del|el|hasta|"
+    r"hasta el|a|al|en|del|de)\s*)*$"
+)
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "what": {
+            "type": "string",
+            "minLength": 3,
+            "maxLength": 120,
+            "description": "the task, a short verb phrase copied from the sentence",
+        },
+        "who": {
+            "type": ["string", "null"],
+            "maxLength": 40,
+            "description": "the name of the person who will do it, from the sentence, or null",
+        },
+    },
+    "required": ["what", "who"],
+}
+INSTRUCTIONS = (
+    "The sentence comes from a voice note. Extract its action item: 'what' is the task to be "
+    "done, a short verb phrase copied from the sentence; 'who' is the name of the person who "
+    "will do it as written in the sentence, or null when no name is given."
+)
+EXAMPLES: list[tuple[str, dict[str, Any]]] = [
+    ("Peter has to call the bank on Monday.", {"what": "call the bank", "who": "Peter"}),
+    ("Please remember to water the plants.", {"what": "water the plants", "who": None}),
+    (
+        "We should ask Helen to order new chairs for the office.",
+        {"what": "order new chairs for the office", "who": "Helen"},
+    ),
+    ("Pedro tiene que reservar el hotel.", {"what": "reservar el hotel", "who": "Pedro"}),
+]
+
+
+class ActionItem(BaseModel):
+    """One task from a voice note."""
+
+    what: str = Field(description="What is to be done.")
+    who: str | None = Field(default=None, description="Who does it, when a name is given.")
+    when: str | None = Field(default=None, description="ISO date, when the note states one.")
+    when_text: str | None = Field(default=None, description="The words the date came from.")
+    sentence: str = Field(description="The sentence of the transcript it came from.")
+    start: float | None = Field(default=None, description="Second of the recording it was said.")
+    source: str = Field(
+        description="Where what and who came from: 'model' (the language model, grounded in "
+        "the sentence), 'pattern' (the model's answer failed the check, or no model), or "
+        "'model+pattern' (one of each)."
+    )
+
+
+def cue_language(language: str | None) -> list[str]:
+    if language in CUES:
+        return [language]
+    return ["en"] if language is None else []
+
+
+def is_candidate(sentence: str, language: str | None) -> bool:
+    folded = fold(sentence)
+    return any(_CUE_RE[lang].search(folded) for lang in cue_language(language))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w']+", fold(text))
+
+
+def grounded_who(who: Any, sentence: str) -> str | None:
+    """``who`` if it is a name written in the sentence (not a pronoun or cue word)."""
+    if not isinstance(who, str) or not who.strip():
+        return None
+    words = _words(who)
+    if not words or len(words) > 4 or any(w in _NOT_NAMES for w in words):
+        return None
+    if not re.search(
+        r"(?<!\w)" + re.escape(" ".join(words)) + r"(?!\w)", " ".join(_words(sentence))
+    ):
+        return None
+    # the sentence's own spelling, cut to the capitalised words at its start: a name
+    # ("Laura debe" -> "Laura"; "the team" -> None)
+    m = re.search(r"(?<!\w)" + re.escape(" ".join(words)) + r"(?!\w)", fold(sentence))
+    if m is None:
+        return None
+    name = []
+    for part in sentence[m.start() : m.end()].split():
+        if not part[:1].isupper():
+            break
+        name.append(part)
+    found = " ".join(name)
+    if not found or any(_CUE_RE[lang].search(fold(found)) for lang in _CUE_RE):  # "Don't"
+        return None
+    return found
+
+
+def grounded_what(what: Any, sentence: str) -> str | None:
+    """``what`` if it is two or more of the sentence's own words (the model was told to copy)."""
+    if not isinstance(what, str):
+        return None
+    words = _words(what)
+    sent = set(_words(sentence))
+    if len(words) < 2 or not all(w in sent for w in words):
+        return None
+    return " ".join(what.split()).strip(" .,;:")
+
+
+def strip_cue(what: str, language: str | None) -> str:
+    """``what`` without a leading task cue ("debe llamar" -> "llamar", "needs to" -> "")."""
+    lang = language if language in _LEADING else "en"
+    folded = fold(what)
+    m = re.match(r"(?:(?:" + _WHO_MODAL[lang] + r")\s+)+", folded)
+    if m is None:
+        m = re.match(_LEADING[lang], folded)
+    return what[m.end() :] if m and m.end() < len(what) else what
+
+
+def pattern_fields(sentence: str, language: str | None) -> tuple[str, str | None]:
+    """(what, who) by pattern: a name before a task verb, and the verb phrase after the cue."""
+    lang = language if language in _LEADING else "en"
+    text = sentence.strip().rstrip(".!?")
+    folded = fold(text)
+    who = None
+    # the name must be capitalised in the original text (fold() keeps offsets)
+    span: tuple[int, int, int] | None = None  # name start, name end, end of the cue
+    for cand in re.finditer(
+        r"(?:^|[,;]\s*|\b(?:so|and|also|then|y|entonces)\s+)"
+        r"([\w'\-]+(?: [\w'\-]+)?),?\s+(?:" + _WHO_MODAL[lang] + r")\s+",
+        folded,
+    ):
+        a, b = cand.start(1), cand.end(1)
+        first = text[a:b].split()[0]
+        if not first[:1].isupper() or fold(first) in _NOT_NAMES:  # "OK Maria will": "Maria"
+            a = b - len(text[a:b].split()[-1])
+        if text[a:b][:1].isupper() and fold(text[a:b]).split()[0] not in _NOT_NAMES:
+            span = (a, b, cand.end())
+            break
+    if span is not None:
+        who = text[span[0] : span[1]]
+        rest = text[span[2] :]
+    else:
+        lead = re.match(_LEADING[lang], folded)
+        rest = text[lead.end() if lead else 0 :]
+        ask = re.search(r"\bask (\w+) to ", fold(rest))
+        if ask and rest[ask.start(1) : ask.start(1) + 1].isupper():
+            who = rest[ask.start(1) : ask.end(1)]
+            rest = rest[ask.end() :]
+    return rest.strip(" ,"), who
+
+
+def strip_time(what: str, when_text: str | None) -> str:
+    """``what`` without the date words and the preposition that led into them."""
+    if when_text:
+        i = fold(what).find(fold(when_text))
+        if i >= 0:
+            what = what[:i] + what[i + len(when_text) :]
+    what = " ".join(what.split())
+    folded = fold(what)
+    m = _TRAILING_TIME.search(folded)
+    if m and m.start() > 0:
+        what = what[: m.start()]
+    return what.strip(" ,.;:")
+
+
+def sentence_items(
+    sentences: Sequence[tuple[str, float | None]],
+    *,
+    language: str | None,
+    reference: date,
+    engine: Engine | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ActionItem]:
+    """Action items from (sentence, start second) pairs; ``engine=None``: patterns only.
+
+    ``progress(done, total)`` counts the candidate sentences (one model call each)."""
+    from edgewise.tasks.extract import Extractor
+
+    extractor = (
+        Extractor(
+            engine,
+            SCHEMA,
+            instructions=INSTRUCTIONS,
+            examples=EXAMPLES,
+            max_retries=1,
+            max_tokens=96,
+        )
+        if engine is not None
+        else None
+    )
+    items: list[ActionItem] = []
+    seen: set[str] = set()
+    candidates = [(s, t) for s, t in sentences if is_candidate(s, language)]
+    for n, (sentence, start) in enumerate(candidates, 1):
+        p_what, p_who = pattern_fields(sentence, language)
+        what = who = None
+        from_model = set()
+        if extractor is not None:
+            try:
+                got = extractor.extract(sentence)
+            except EdgewiseError:
+                got = {}
+            what = grounded_what(got.get("what"), sentence)
+            who = grounded_who(got.get("who"), sentence)
+            if what is not None:
+                from_model.add("what")
+            if who is not None or (got.get("who") is None and p_who is None):
+                from_model.add("who")
+        if what is None:
+            what = p_what
+        if who is None:  # a pattern's name beats a null (the model often drops the subject)
+            who = p_who
+        if progress is not None:
+            progress(n, len(candidates))
+        source = {2: "model", 1: "model+pattern", 0: "pattern"}[len(from_model)]
+        found = find_date(sentence, reference)
+        when_text = found.text if found else None
+        if who and fold(what).startswith(fold(who) + " "):
+            what = what[len(who) + 1 :].lstrip(" ,")
+        what = strip_time(strip_cue(what, language), when_text)
+        if len(_words(what)) < 1:
+            continue
+        key = " ".join(_words(what))
+        if key in seen:
+            continue
+        seen.add(key)
+        items.append(
+            ActionItem(
+                what=what,
+                who=who,
+                when=found.date.isoformat() if found else None,
+                when_text=when_text,
+                sentence=sentence,
+                start=start,
+                source=source,
+            )
+        )
+    return items
