@@ -5,6 +5,7 @@ from edgewise.engines import Engine, FakeEngine, load
 from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
+    CorruptProfileError,
     EdgewiseError,
     InputError,
     InvalidOptionsError,
@@ -12,9 +13,11 @@ from edgewise.errors import (
     ModelLoadError,
     ModelNotFoundError,
     PartialFailure,
+    ProfileNotFoundError,
     SchemaValidationError,
     UnsupportedSchemaError,
 )
+from edgewise.personal.profile import Profile
 from edgewise.tasks.classify import Classification, Classifier, classify, classify_many
 from edgewise.tasks.route import Router
 from edgewise.tasks.triage import triage
@@ -40,6 +43,7 @@ __all__ = [
     "Completion",
     "ContextLengthExceededError",
     "ContinuationScore",
+    "CorruptProfileError",
     "EdgewiseError",
     "Engine",
     "FakeEngine",
@@ -53,6 +57,8 @@ __all__ = [
     "ModelLoadError",
     "ModelNotFoundError",
     "PartialFailure",
+    "Profile",
+    "ProfileNotFoundError",
     "SchemaValidationError",
     "Timings",
     "UnsupportedSchemaError",

@@ -43,7 +43,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgewise.cli import bench, converse, export, hub, models, run, tasks
+    from edgewise.cli import bench, converse, export, hub, models, personal, run, tasks
 
     cli.add_command(run.run)
     cli.add_command(run.chat)
@@ -59,6 +59,8 @@ def _register() -> None:
     cli.add_command(hub.pull)
     cli.add_command(hub.recommend)
     cli.add_command(hub.quantize)
+    cli.add_command(personal.profile)
+    cli.add_command(personal.feedback)
 
 
 _register()

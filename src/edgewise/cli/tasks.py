@@ -112,6 +112,12 @@ def with_input_options(f: Any) -> Any:
 )
 @click.option("--multi-label", is_flag=True, help="Any number of labels per item.")
 @click.option("--no-calibration", is_flag=True, help="Use raw label scores.")
+@click.option(
+    "--profile",
+    "profile_name",
+    default=None,
+    help="Learn from this profile's corrections (see `edgewise feedback`).",
+)
 @with_input_options
 @click.argument("text", required=False)
 def classify(
@@ -123,6 +129,7 @@ def classify(
     max_input_tokens: int | None,
     multi_label: bool,
     no_calibration: bool,
+    profile_name: str | None,
     input_path: str | None,
     field: str,
     jsonl_out: str | None,
@@ -132,16 +139,29 @@ def classify(
     from edgewise.tasks.classify import Classifier
 
     items = read_items(text, input_path, field)
-    classifier = Classifier(
-        _engine(model),
-        [p.strip() for p in labels.split(",")],
+    options: dict[str, Any] = dict(
         descriptions=_descriptions(descriptions_file),
-        examples=_examples(examples_file),
         multi_label=multi_label,
         threshold=threshold,
         max_input_tokens=max_input_tokens,
         calibrate=not no_calibration,
     )
+    label_list = [p.strip() for p in labels.split(",")]
+    classifier: Any
+    if profile_name is not None:
+        from edgewise.personal.learn import PersonalClassifier
+        from edgewise.personal.profile import Profile
+
+        if examples_file:
+            raise InputError(
+                "--examples and --profile exclude each other: the profile's corrections are the examples"
+            )
+        profile = Profile.open(profile_name)  # before loading the model: a typo fails fast
+        classifier = PersonalClassifier(_engine(model), label_list, profile, **options)
+    else:
+        classifier = Classifier(
+            _engine(model), label_list, examples=_examples(examples_file), **options
+        )
     good = [it for it in items if it.error is None]
     progress = ProgressLine("classify")
     results = iter(classifier.classify_many([it.text for it in good], progress=progress))

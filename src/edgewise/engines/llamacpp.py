@@ -63,7 +63,7 @@ DEFAULT_N_BATCH = 512
 CACHE_SLOTS = 4  # warm prompt prefixes kept in the KV cache
 MIN_REUSE = 32  # shared tokens that make a prefix worth keeping warm
 GHOSTS = 8  # token lists of recently evicted prompts, to notice recurring prefixes
-SCRATCH_SEQS = 60  # sequences for candidates / batch items sharing a prefix
+SCRATCH_SEQS = 124  # sequences for candidates / batch items sharing a prefix (77+ labels)
 EMBED_SEQS = 32
 ENCODER_ARCHS = {
     "bert",

@@ -1,0 +1,274 @@
+"""Classification that learns from the user's corrections.
+
+``PersonalClassifier`` combines three things for each text:
+
+1. The model's calibrated label probabilities ``p_model`` (``tasks.classify.Classifier``), with
+   the user's most similar past corrections placed in the prompt as few-shot examples.
+2. Nearest-neighbour evidence from the corrections. Similarity mixes the MiniLM sentence vector
+   (cosine) with character 2-5-gram TF-IDF (weight ``CHAR_WEIGHT``), which carries the signal
+   outside English. Every label that has no correction yet gets one "phantom" neighbour at
+   similarity ``PHANTOM``: a text whose nearest correction is less similar than that is
+   treated as unseen, and the model's opinion decides; a near-duplicate of a correction is
+   decided by the correction. Scores are a softmax kernel over the ``K`` nearest corrections.
+3. A linear (softmax-regression) head trained on the corrections' vectors, which generalizes
+   better than neighbours once a label has a few examples (measured: +3 points on banking77
+   at 10 per intent). It shares the probability that the text belongs to a corrected label
+   with the kNN evidence.
+
+The combination is a product, ``p ∝ p_corrections · p_model^MODEL_WEIGHT``: with no corrections
+it is exactly ``p_model`` (plain classify); labels without corrections keep the model's
+ranking; corrected labels move with the evidence. When the corrections alone are decisive
+(top probability ``>= DECISIVE``) the model is not run for that text, which keeps a well-taught
+profile fast. Corrections whose label is not among ``labels`` are ignored for that call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from edgewise.engines.base import Engine
+from edgewise.errors import InputError
+from edgewise.personal.embed import CharNgrams, Embedder
+from edgewise.personal.profile import Feedback, Profile, open_profile
+from edgewise.tasks.classify import Classification, Classifier, Example, Progress
+
+CHAR_WEIGHT = 0.3  # share of the character n-gram similarity in the mix
+PHANTOM = 0.35  # similarity of the stand-in neighbour of a label without corrections
+TEMPERATURE = 0.05  # kNN kernel: 0.05 of similarity = a factor e in evidence
+K = 10
+MODEL_WEIGHT = 0.5  # exponent of the model's probabilities once there are corrections
+DECISIVE = 0.9
+SHOTS = 3
+SHORTLIST = 10
+HEAD_STEPS = 200
+
+_embedder: Embedder | None = None
+_embedder_lock = threading.Lock()
+
+
+def default_embedder() -> Embedder:
+    """The process-wide MiniLM embedder, loaded on first use."""
+    global _embedder
+    with _embedder_lock:
+        if _embedder is None:
+            from edgewise.personal.embed import MiniLM
+
+            _embedder = MiniLM()
+        return _embedder
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class _Head:
+    """Softmax regression on the corrections' vectors (numpy, full-batch gradient descent)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, classes: int) -> None:
+        self.scale = 5.0  # unit vectors: sharpen the logits so few steps suffice
+        x = x * self.scale
+        self.w = np.zeros((x.shape[1], classes), dtype=np.float32)
+        self.b = np.zeros(classes, dtype=np.float32)
+        onehot = np.eye(classes, dtype=np.float32)[y]
+        for _ in range(HEAD_STEPS):
+            grad = _softmax(x @ self.w + self.b) - onehot
+            self.w -= 0.5 * (x.T @ grad / len(x) + 1e-3 * self.w)
+            self.b -= 0.5 * grad.mean(0)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return _softmax((x * self.scale) @ self.w + self.b)
+
+
+class PersonalClassifier:
+    """A Classifier for one label set that also learns from a profile's corrections."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        labels: Sequence[str],
+        profile: Profile | str,
+        *,
+        embedder: Embedder | None = None,
+        use_model: bool = True,
+        **options: Any,
+    ) -> None:
+        if options.get("multi_label"):
+            raise InputError("classify with a profile is single-label (multi_label=False)")
+        if options.get("examples"):
+            raise InputError("classify with a profile takes its examples from the corrections")
+        self.profile = open_profile(profile)
+        self.base = Classifier(engine, labels, **options)
+        self.labels = self.base.labels
+        self.options = options
+        self.use_model = use_model
+        allowed = self.profile.labels
+        if allowed is not None and set(self.labels) - set(allowed):
+            raise InputError(
+                f"labels {sorted(set(self.labels) - set(allowed))} are not in profile "
+                f"{self.profile.name!r}'s labels: {', '.join(allowed)}"
+            )
+        self.corrections: list[Feedback] = self.profile.feedback(self.labels)
+        self._index = {lab: i for i, lab in enumerate(self.labels)}
+        self._y = np.array([self._index[f.label] for f in self.corrections], dtype=np.int64)
+        self.embedder = embedder
+        if self.corrections:
+            self.embedder = embedder or default_embedder()
+            texts = [f.text for f in self.corrections]
+            self._vectors = self.profile.embeddings(texts, self.embedder)
+            self._chars = CharNgrams(texts)
+            covered = sorted(set(self._y.tolist()))
+            self._covered = np.array(covered, dtype=np.int64)
+            self._head = (
+                _Head(self._vectors, np.searchsorted(self._covered, self._y), len(covered))
+                if len(covered) > 1
+                else None
+            )
+
+    # ------------------------------------------------------------------ evidence
+    def evidence(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Label probabilities from the corrections alone, and each text's top neighbours."""
+        n, m = len(texts), len(self.labels)
+        vecs = self.profile.embeddings(list(texts), self.embedder)
+        sims = (1 - CHAR_WEIGHT) * (vecs @ self._vectors.T)
+        sims += CHAR_WEIGHT * np.stack([self._chars.similarities(t) for t in texts])
+        k = min(K, sims.shape[1])
+        top = np.argsort(-sims, axis=1)[:, :k]
+        uncovered = np.ones(m, dtype=bool)
+        uncovered[self._covered] = False
+        out = np.zeros((n, m))
+        head = self._head(vecs) if self._head is not None else None
+        for row in range(n):
+            s = sims[row, top[row]]
+            ref = max(float(s[0]), PHANTOM)
+            knn = np.zeros(m)
+            np.add.at(knn, self._y[top[row]], np.exp((s - ref) / TEMPERATURE))
+            knn[uncovered] = np.exp((PHANTOM - ref) / TEMPERATURE)
+            knn /= knn.sum()
+            if head is not None:
+                inside = knn[self._covered].sum()
+                share = knn[self._covered] / max(inside, 1e-12)
+                knn[self._covered] = inside * 0.5 * (share + head[row])
+            out[row] = knn
+        return out, top
+
+    # ------------------------------------------------------------------ classify
+    def classify_many(
+        self, texts: Sequence[str], *, progress: Progress | None = None
+    ) -> list[Classification]:
+        """Classify texts with the corrections' evidence (see the module docstring)."""
+        if isinstance(texts, str):
+            raise InputError("classify_many takes a list of texts, not one string")
+        if not self.corrections:
+            return self.base.classify_many(texts, progress=progress)
+        results: list[Classification] = [Classification(label=None) for _ in texts]
+        good = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+        for i in set(range(len(texts))) - set(good):
+            results[i].error = "empty text"
+        if not good:
+            return results
+        evidence, neighbours = self.evidence([texts[i] for i in good])
+        if self.use_model and any(evidence[j].max() < DECISIVE for j in range(len(good))):
+            self.base.prepare([texts[i] for i in good])
+        for j, i in enumerate(good):
+            probs = evidence[j]
+            result = results[i]
+            if self.use_model and probs.max() < DECISIVE:
+                shortlist = self._shortlist(probs)
+                model = self._model(texts[i], neighbours[j], shortlist)
+                if model.error:
+                    result.error = model.error
+                    continue
+                factor = np.zeros(len(self.labels))
+                for lab, p in model.scores.items():
+                    factor[self._index[lab]] = np.power(max(p, 1e-12), MODEL_WEIGHT)
+                if shortlist is not None:
+                    # labels the model did not score rank as if it gave them its lowest score
+                    rest = np.ones(len(self.labels), dtype=bool)
+                    rest[shortlist] = False
+                    factor[rest] = factor[shortlist].min()
+                probs = probs * factor
+                probs = probs / probs.sum()
+                result.input_tokens, result.truncated, result.ms = (
+                    model.input_tokens,
+                    model.truncated,
+                    model.ms,
+                )
+            self.base._decide([float(p) for p in probs], result)
+            if progress is not None:
+                progress(j + 1, len(good))
+        return results
+
+    def classify(self, text: str) -> Classification:
+        result = self.classify_many([text])[0]
+        if result.error:
+            raise InputError(result.error)
+        return result
+
+    def _shortlist(self, probs: np.ndarray) -> np.ndarray | None:
+        """Labels the model scores: all of them while the text looks unlike every correction
+        (or the label set is small), else the ``SHORTLIST`` most probable ones.
+
+        Scoring a label costs a pass over its tokens; 77 labels cost about as much as a
+        prompt of 600 tokens per text, so a text the corrections already narrow down is
+        scored only on the candidates they leave.
+        """
+        if len(self.labels) <= SHORTLIST:
+            return None
+        uncovered = np.ones(len(self.labels), dtype=bool)
+        uncovered[self._covered] = False
+        if probs[uncovered].sum() >= 0.5:
+            return None
+        return np.sort(np.argsort(-probs)[:SHORTLIST])
+
+    def _model(
+        self, text: str, neighbours: np.ndarray, shortlist: np.ndarray | None
+    ) -> Classification:
+        """The model's probabilities with the nearest corrections as few-shot examples.
+
+        The prompt always lists every label (so its prefix stays cached across texts); with a
+        shortlist only those labels' continuations are scored.
+        """
+        shots: list[Example] = []
+        seen: set[str] = set()
+        for idx in neighbours:
+            fb = self.corrections[int(idx)]
+            if fb.text not in seen:
+                seen.add(fb.text)
+                shots.append(Example(text=fb.text, label=fb.label))
+            if len(shots) == SHOTS:
+                break
+        shots.reverse()  # the most similar example last, nearest to the text
+        clf = Classifier(self.base.engine, self.labels, examples=shots, **self.options)
+        prior = self.base._prior  # calibrated against the same label prior, computed once
+        if shortlist is not None:
+            keep = [int(k) for k in shortlist]
+            clf.labels = [self.labels[k] for k in keep]
+            clf._conts = [clf._conts[k] for k in keep]
+            if prior is not None:
+                total = sum(prior[k] for k in keep)
+                prior = [prior[k] / total for k in keep]
+        clf._prior = prior
+        return clf.classify_many([text])[0]
+
+
+def classify_with_profile(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    profile: Profile | str,
+    *,
+    engine: Engine | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> list[Classification]:
+    """``classify_many`` with a profile's corrections (what ``classify(profile=...)`` calls)."""
+    from edgewise.tasks import default_engine
+
+    return PersonalClassifier(engine or default_engine(), labels, profile, **options).classify_many(
+        texts, progress=progress
+    )
