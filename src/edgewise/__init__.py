@@ -18,6 +18,7 @@ from edgewise.errors import (
     UnsupportedSchemaError,
 )
 from edgewise.personal.profile import Profile
+from edgewise.personal.style import compose, rewrite
 from edgewise.tasks.classify import Classification, Classifier, classify, classify_many
 from edgewise.tasks.route import Router
 from edgewise.tasks.triage import triage
@@ -66,7 +67,9 @@ __all__ = [
     "__version__",
     "classify",
     "classify_many",
+    "compose",
     "load",
     "resolve",
+    "rewrite",
     "triage",
 ]

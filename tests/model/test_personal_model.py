@@ -111,5 +111,17 @@ def test_nothing_leaves_the_device(engine, monkeypatch):
             HELD_OUT[0], LABELS, engine=engine, profile=prof, calibrate=False
         )
         assert result.label in LABELS
+        written = edgewise.compose(
+            "Tell the team the report is late", profile=prof, engine=engine, max_tokens=16
+        )
+        assert written.text.startswith("Hi team,") and written.text.endswith("Best, Ann")
+        redone = edgewise.rewrite(
+            "report late, sorry", tone="formal", profile=prof, engine=engine, max_tokens=16
+        )
+        assert redone.text
+        recs = prof.recommend(
+            [{"id": "3", "text": "chess endgames"}], 1, reasons="model", engine=engine
+        )
+        assert recs[0].id == "3" and recs[0].reason and recs[0].similar_to == "1"
         assert prof.export()["feedback"] and prof.info()["items"] == 2
     assert edgewise.personal.profile.list_profiles() == ["offline"]

@@ -61,6 +61,8 @@ def _register() -> None:
     cli.add_command(hub.quantize)
     cli.add_command(personal.profile)
     cli.add_command(personal.feedback)
+    cli.add_command(personal.compose)
+    cli.add_command(personal.rewrite)
 
 
 _register()

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from edgewise.cli.common import status
+from edgewise.cli.common import model_option, status
 from edgewise.cli.io import read_items
 from edgewise.errors import InputError
 from edgewise.store import atomic_write_text
@@ -161,3 +161,127 @@ def feedback(
         ids = prof.correct_many(pairs)  # one transaction: all or none
         total = prof.info()["corrections"]
     status(f"recorded {len(ids)} correction(s); profile {profile_name} has {total}")
+
+
+@profile.command("add-writing")
+@click.option("--profile", "-p", "profile_name", required=True)
+@click.option("--field", default="text", show_default=True, help="JSONL field with the text.")
+@click.argument("sources", nargs=-1, required=True, metavar="FILE|TEXT...")
+def add_writing(profile_name: str, field: str, sources: tuple[str, ...]) -> None:
+    """Add samples of the user's own writing: text files, .jsonl files, or TEXT arguments."""
+    texts: list[str] = []
+    for src in sources:
+        if Path(src).is_file():
+            items = read_items(None, src, field)
+            bad = [it for it in items if it.error]
+            if bad:
+                raise InputError(f"{src}: {bad[0].error}")
+            texts += [it.text for it in items]
+        else:
+            texts.append(src)
+    with _open(profile_name) as prof:
+        n = prof.add_writing(texts)
+    status(f"added {n} writing sample(s)")
+
+
+@profile.command("recommend")
+@click.option("--profile", "-p", "profile_name", required=True)
+@click.option(
+    "--input",
+    "-i",
+    "input_path",
+    default=None,
+    metavar="FILE.jsonl",
+    help="Candidates ({id, text} per line); default: the profile's unrated items.",
+)
+@click.option("-k", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--diversity",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="0 = pure relevance; default 0.3.",
+)
+@click.option("--model-reasons", is_flag=True, help="Have the model write each reason.")
+@model_option
+def recommend_cmd(
+    profile_name: str,
+    input_path: str | None,
+    k: int,
+    diversity: float | None,
+    model_reasons: bool,
+    model: str | None,
+) -> None:
+    """Recommend items by the profile's likes and dislikes, one JSON object per line."""
+    candidates = None
+    if input_path is not None:
+        items = read_items(None, input_path, "text")
+        bad = [it for it in items if it.error]
+        if bad:
+            raise InputError(f"{input_path}: {bad[0].error}")
+        candidates = [{**it.record, "id": it.id, "text": it.text} for it in items]
+    with _open(profile_name) as prof:
+        engine = _engine(model) if model_reasons else None
+        recs = prof.recommend(
+            candidates,
+            k,
+            diversity=diversity,
+            reasons="model" if model_reasons else "template",
+            engine=engine,
+        )
+    for rec in recs:
+        click.echo(json.dumps(rec.model_dump(), ensure_ascii=False))
+
+
+def _engine(model: str | None) -> Any:
+    from edgewise.engines import load
+
+    return load(model)
+
+
+@click.command()
+@model_option
+@click.option("--profile", "-p", "profile_name", default=None, help="Write in this user's style.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None)
+@click.argument("instructions")
+def compose(
+    model: str | None, profile_name: str | None, max_tokens: int | None, instructions: str
+) -> None:
+    """Write a message from INSTRUCTIONS ('-' for stdin), in the profile's style."""
+    from edgewise.cli.common import read_text_arg
+    from edgewise.personal.style import compose as run
+
+    text = read_text_arg(instructions)
+    prof = _open(profile_name) if profile_name else None
+    try:
+        out = run(text, profile=prof, engine=_engine(model), max_tokens=max_tokens)
+    finally:
+        if prof is not None:
+            prof.close()
+    click.echo(out.text)
+
+
+@click.command()
+@model_option
+@click.option("--profile", "-p", "profile_name", default=None, help="Write in this user's style.")
+@click.option("--tone", default=None, help="e.g. friendly, formal, shorter.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None)
+@click.argument("text")
+def rewrite(
+    model: str | None,
+    profile_name: str | None,
+    tone: str | None,
+    max_tokens: int | None,
+    text: str,
+) -> None:
+    """Rewrite TEXT ('-' for stdin) in --tone, the way the profile's user writes."""
+    from edgewise.cli.common import read_text_arg
+    from edgewise.personal.style import rewrite as run
+
+    body = read_text_arg(text)
+    prof = _open(profile_name) if profile_name else None
+    try:
+        out = run(body, tone=tone, profile=prof, engine=_engine(model), max_tokens=max_tokens)
+    finally:
+        if prof is not None:
+            prof.close()
+    click.echo(out.text)

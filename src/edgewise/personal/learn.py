@@ -19,7 +19,11 @@ The combination is a product, ``p ∝ p_corrections · p_model^MODEL_WEIGHT``: w
 it is exactly ``p_model`` (plain classify); labels without corrections keep the model's
 ranking; corrected labels move with the evidence. When the corrections alone are decisive
 (top probability ``>= DECISIVE``) the model is not run for that text, which keeps a well-taught
-profile fast. Corrections whose label is not among ``labels`` are ignored for that call.
+profile fast. A text less similar than ``PHANTOM`` to every correction gets no examples: it
+is scored with the plain prompt, batched with the others like that (as plain classify does).
+With many labels, a text the corrections narrow down is scored only on its ``SHORTLIST`` most
+probable labels (a label costs a pass over its tokens). Corrections whose label is not among
+``labels`` are ignored for that call.
 """
 
 from __future__ import annotations
@@ -131,8 +135,9 @@ class PersonalClassifier:
             )
 
     # ------------------------------------------------------------------ evidence
-    def evidence(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Label probabilities from the corrections alone, and each text's top neighbours."""
+    def evidence(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Label probabilities from the corrections alone, each text's nearest corrections
+        (indices) and their similarities."""
         n, m = len(texts), len(self.labels)
         vecs = self.profile.embeddings(list(texts), self.embedder)
         sims = (1 - CHAR_WEIGHT) * (vecs @ self._vectors.T)
@@ -155,7 +160,7 @@ class PersonalClassifier:
                 share = knn[self._covered] / max(inside, 1e-12)
                 knn[self._covered] = inside * 0.5 * (share + head[row])
             out[row] = knn
-        return out, top
+        return out, top, np.take_along_axis(sims, top, axis=1)
 
     # ------------------------------------------------------------------ classify
     def classify_many(
@@ -172,15 +177,26 @@ class PersonalClassifier:
             results[i].error = "empty text"
         if not good:
             return results
-        evidence, neighbours = self.evidence([texts[i] for i in good])
-        if self.use_model and any(evidence[j].max() < DECISIVE for j in range(len(good))):
+        evidence, neighbours, top_sims = self.evidence([texts[i] for i in good])
+        asks = [j for j in range(len(good)) if self.use_model and evidence[j].max() < DECISIVE]
+        if asks:
             self.base.prepare([texts[i] for i in good])
-        for j, i in enumerate(good):
+        # A text unlike every correction gets no examples: the model sees the plain prompt, and
+        # those texts are scored together with the cached prefix (as plain classify does).
+        novel = [j for j in asks if top_sims[j, 0] < PHANTOM]
+        plain = self.base.classify_many([texts[good[j]] for j in novel]) if novel else []
+        model_out: dict[int, tuple[Classification, np.ndarray | None]] = {
+            j: (res, None) for j, res in zip(novel, plain)
+        }
+        for done, (j, i) in enumerate(zip(range(len(good)), good), 1):
             probs = evidence[j]
             result = results[i]
-            if self.use_model and probs.max() < DECISIVE:
-                shortlist = self._shortlist(probs)
-                model = self._model(texts[i], neighbours[j], shortlist)
+            if j in asks:
+                if j in model_out:
+                    model, shortlist = model_out[j]
+                else:
+                    shortlist = self._shortlist(probs)
+                    model = self._model(texts[i], neighbours[j], top_sims[j], shortlist)
                 if model.error:
                     result.error = model.error
                     continue
@@ -201,7 +217,7 @@ class PersonalClassifier:
                 )
             self.base._decide([float(p) for p in probs], result)
             if progress is not None:
-                progress(j + 1, len(good))
+                progress(done, len(good))
         return results
 
     def classify(self, text: str) -> Classification:
@@ -227,7 +243,7 @@ class PersonalClassifier:
         return np.sort(np.argsort(-probs)[:SHORTLIST])
 
     def _model(
-        self, text: str, neighbours: np.ndarray, shortlist: np.ndarray | None
+        self, text: str, neighbours: np.ndarray, sims: np.ndarray, shortlist: np.ndarray | None
     ) -> Classification:
         """The model's probabilities with the nearest corrections as few-shot examples.
 
@@ -236,7 +252,9 @@ class PersonalClassifier:
         """
         shots: list[Example] = []
         seen: set[str] = set()
-        for idx in neighbours:
+        for idx, sim in zip(neighbours, sims):
+            if sim < PHANTOM:
+                break
             fb = self.corrections[int(idx)]
             if fb.text not in seen:
                 seen.add(fb.text)

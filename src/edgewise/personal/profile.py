@@ -404,6 +404,14 @@ class Profile:
         rows = self._read(sql + " ORDER BY created, id", args)
         return [Item(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
+    def recommend(
+        self, candidates: Sequence[Any] | None = None, k: int = 5, **options: Any
+    ) -> list[Any]:
+        """The ``k`` candidates this user is likeliest to want (``personal.recommend``)."""
+        from edgewise.personal.recommend import recommend
+
+        return recommend(candidates, k, profile=self, **options)
+
     # ------------------------------------------------------------------ embeddings
     def embeddings(self, texts: Sequence[str], embedder: Any) -> np.ndarray:
         """Vectors of ``texts`` from ``embedder``, computed once and cached in the profile."""
