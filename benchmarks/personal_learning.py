@@ -147,17 +147,16 @@ def main() -> None:
                 print(f"{n:>11} {'-':>11} {acc_alone:>11.1%}")
                 continue
             clf = PersonalClassifier(engine, labels, profile)
-            before = engine.stats.get("prompt_tokens", 0) if hasattr(engine, "stats") else 0
             t0 = time.perf_counter()
             res = clf.classify_many(texts)
             secs = (time.perf_counter() - t0) / len(texts)
             runs = sum(r.input_tokens > 0 for r in res)
             acc = sum(r.label == g for r, g in zip(res, gold)) / len(gold)
             flag = "" if zero is None or acc >= zero else "  BELOW zero-correction"
+            w = clf._weight if clf._weight is not None else float("nan")
             print(
-                f"{n:>11} {zero:>11.1%} {acc_alone:>11.1%} {acc:>9.1%} {runs:>10} {secs:>7.2f}{flag}"
+                f"{n:>11} {zero:>11.1%} {acc_alone:>11.1%} {acc:>9.1%} {runs:>10} {secs:>7.2f} {w:5.2f}{flag}"
             )
-            del before
         profile.close()
 
 
