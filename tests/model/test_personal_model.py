@@ -88,6 +88,8 @@ def test_profile_label_set_is_enforced(engine):
         prof.correct("cheap pills", "spam")
         with pytest.raises(InputError, match="empty text"):
             edgewise.classify("  ", ["spam", "ham"], engine=engine, profile=prof, calibrate=False)
+        with pytest.raises(InputError, match="the limit is"):
+            edgewise.classify("spam " * 30_000, ["spam", "ham"], engine=engine, profile=prof)
     with pytest.raises(edgewise.InputError, match="no profile 'ghost'"):
         edgewise.classify("hi", LABELS, engine=engine, profile="ghost")
 

@@ -41,7 +41,7 @@ import numpy as np
 from edgewise.engines.base import Engine
 from edgewise.errors import InputError
 from edgewise.personal.embed import CharNgrams, Embedder
-from edgewise.personal.profile import Feedback, Profile, open_profile
+from edgewise.personal.profile import MAX_TEXT_CHARS, Feedback, Profile, open_profile
 from edgewise.tasks.classify import Classification, Classifier, Example, Progress
 
 CHAR_WEIGHT = 0.3  # share of the character n-gram similarity in the mix
@@ -146,7 +146,9 @@ class PersonalClassifier:
         """Label probabilities from the corrections alone, each text's nearest corrections
         (indices) and their similarities."""
         n, m = len(texts), len(self.labels)
-        vecs = self.profile.embeddings(list(texts), self.embedder)
+        # the texts being classified are not cached: the profile keeps what the user gave it
+        assert self.embedder is not None  # set whenever there are corrections
+        vecs = self.embedder.embed(list(texts))
         sims = (1 - CHAR_WEIGHT) * (vecs @ self._vectors.T)
         sims += CHAR_WEIGHT * np.stack([self._chars.similarities(t) for t in texts])
         k = min(K, sims.shape[1])
@@ -179,9 +181,14 @@ class PersonalClassifier:
         if not self.corrections:
             return self.base.classify_many(texts, progress=progress)
         results: list[Classification] = [Classification(label=None) for _ in texts]
-        good = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
-        for i in set(range(len(texts))) - set(good):
-            results[i].error = "empty text"
+        good = []
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                results[i].error = "empty text"
+            elif len(t) > MAX_TEXT_CHARS:
+                results[i].error = f"text is {len(t):,} characters; the limit is {MAX_TEXT_CHARS:,}"
+            else:
+                good.append(i)
         if not good:
             return results
         evidence, neighbours, top_sims = self.evidence([texts[i] for i in good])
