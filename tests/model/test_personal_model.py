@@ -83,7 +83,7 @@ def test_corrections_flip_the_decision_on_held_out_near_duplicates(engine):
 
 def test_profile_label_set_is_enforced(engine):
     with Profile.create("fixed", labels=["spam", "ham"]) as prof:
-        with pytest.raises(InputError, match="not in profile 'fixed'"):
+        with pytest.raises(InputError, match="not in the label set of profile 'fixed'"):
             PersonalClassifier(engine, ["spam", "urgent"], prof)
         prof.correct("cheap pills", "spam")
         with pytest.raises(InputError, match="empty text"):

@@ -74,7 +74,7 @@ def test_bad_input_is_a_clear_error():
     with pytest.raises(InputError, match="invalid profile name"):
         Profile.create("../etc")
     p = Profile.create("bob", labels=["spam", "ham"])
-    with pytest.raises(InputError, match="not in profile 'bob'"):
+    with pytest.raises(InputError, match="not in the label set of profile 'bob'"):
         p.correct("hello", "urgent")
     with pytest.raises(InputError, match="empty"):
         p.correct("   ", "spam")
@@ -227,7 +227,7 @@ def test_cli_profile_commands(tmp_path):
     r = run(cli, ["feedback", "--profile", "zoe", "--input", str(src)])
     assert r.exit_code == 0 and "has 3" in r.output
     r = run(cli, ["feedback", "--profile", "zoe", "--label", "urgent", "hello"])
-    assert r.exit_code == 1 and "not in profile 'zoe'" in r.output
+    assert r.exit_code == 1 and "not in the label set of profile 'zoe'" in r.output
     r = run(cli, ["feedback", "--profile", "nobody", "--label", "x", "hello"])
     assert r.exit_code == 1 and "no profile 'nobody'" in r.output
     items = tmp_path / "items.jsonl"

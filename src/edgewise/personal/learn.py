@@ -120,8 +120,8 @@ class PersonalClassifier:
         allowed = self.profile.labels
         if allowed is not None and set(self.labels) - set(allowed):
             raise InputError(
-                f"labels {sorted(set(self.labels) - set(allowed))} are not in profile "
-                f"{self.profile.name!r}'s labels: {', '.join(allowed)}"
+                f"labels {sorted(set(self.labels) - set(allowed))} are not in the label set of profile "
+                f"{self.profile.name!r}: {', '.join(allowed)}"
             )
         self.corrections: list[Feedback] = self.profile.feedback(self.labels)
         self._index = {lab: i for i, lab in enumerate(self.labels)}

@@ -288,7 +288,7 @@ class Profile:
         allowed = self.labels
         if allowed is not None and label not in allowed:
             raise InputError(
-                f"label {label!r} is not in profile {self.name!r}'s labels: {', '.join(allowed)}"
+                f"label {label!r} is not in the label set of profile {self.name!r}: {', '.join(allowed)}"
             )
         return label
 
