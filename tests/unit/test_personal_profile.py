@@ -92,7 +92,8 @@ def test_bad_input_is_a_clear_error():
 
 
 def test_corrupt_file_is_named_and_left_alone():
-    path = Profile.create("dave").path
+    with Profile.create("dave") as p:
+        path = p.path
     path.write_bytes(b"this is not a database at all" * 50)
     with pytest.raises(CorruptProfileError, match=str(path)):
         Profile.open("dave")
