@@ -19,9 +19,10 @@ The combination is a product, ``p ∝ p_corrections · p_model^w``: with no corr
 it is exactly ``p_model`` (plain classify); labels without corrections keep the model's
 ranking; corrected labels move with the evidence. The weight ``w`` is ``MODEL_WEIGHT`` scaled
 by how much better than chance the model labels the user's own recent corrections (up to
-``RELIABILITY_SAMPLE`` of them, scored once per classifier with the plain batched prompt, and
-shrunk towards full trust while there are few): a model that is no better than chance on this
-user's data (SmolLM2-135M on German intents, measured) stops pulling the corrections down. When the corrections alone are decisive
+``RELIABILITY_SAMPLE`` of them, scored once per classifier with the plain batched prompt; with
+fewer than ``RELIABILITY_MIN`` the weight stays full). A model no better than chance on this
+user's data (SmolLM2-135M on German intents, measured) gets weight 0 and is not run at all; a
+small positive weight still orders the labels that have no corrections by the model. When the corrections alone are decisive
 (top probability ``>= DECISIVE``) the model is not run for that text, which keeps a well-taught
 profile fast. A text less similar than ``PHANTOM`` to every correction gets no examples: it
 is scored with the plain prompt, batched with the others like that (as plain classify does).
@@ -50,7 +51,7 @@ TEMPERATURE = 0.05  # kNN kernel: 0.05 of similarity = a factor e in evidence
 K = 10
 MODEL_WEIGHT = 0.5  # exponent of the model's probabilities once there are corrections
 RELIABILITY_SAMPLE = 16
-RELIABILITY_PRIOR = 4  # pseudo-corrections of full trust in the model
+RELIABILITY_MIN = 8  # fewer corrections than this: the model keeps its full weight
 DECISIVE = 0.9
 SHOTS = 3
 SHORTLIST = 10
@@ -195,6 +196,8 @@ class PersonalClassifier:
         asks = [j for j in range(len(good)) if self.use_model and evidence[j].max() < DECISIVE]
         if asks:
             self.base.prepare([texts[i] for i in good])
+            if self.model_weight() == 0.0:
+                asks = []  # the model is no better than chance on this user's corrections
         # A text unlike every correction gets no examples: the model sees the plain prompt, and
         # those texts are scored together with the cached prefix (as plain classify does).
         novel = [j for j in asks if top_sims[j, 0] < PHANTOM]
@@ -244,12 +247,14 @@ class PersonalClassifier:
         """The exponent of the model's probabilities for this profile (see the module doc)."""
         if self._weight is None:
             sample = self.corrections[-RELIABILITY_SAMPLE:]
-            res = self.base.classify_many([f.text for f in sample])
-            right = sum(r.label == f.label for r, f in zip(res, sample))
-            chance = 1.0 / len(self.labels)
-            skill = min(1.0, max(0.0, (right / len(sample) - chance) / (1.0 - chance)))
-            trust = (RELIABILITY_PRIOR + len(sample) * skill) / (RELIABILITY_PRIOR + len(sample))
-            self._weight = MODEL_WEIGHT * trust
+            if len(sample) < RELIABILITY_MIN:
+                self._weight = MODEL_WEIGHT  # too few corrections to judge the model
+            else:
+                res = self.base.classify_many([f.text for f in sample])
+                right = sum(r.label == f.label for r, f in zip(res, sample))
+                chance = 1.0 / len(self.labels)
+                skill = (right / len(sample) - chance) / (1.0 - chance)
+                self._weight = MODEL_WEIGHT * min(1.0, max(0.0, skill))
         return self._weight
 
     def _shortlist(self, probs: np.ndarray) -> np.ndarray | None:
