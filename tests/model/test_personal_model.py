@@ -126,4 +126,7 @@ def test_nothing_leaves_the_device(engine, monkeypatch):
         )
         assert recs[0].id == "3" and recs[0].reason and recs[0].similar_to == "1"
         assert prof.export()["feedback"] and prof.info()["items"] == 2
+        prof.dislike("2")
     assert edgewise.personal.profile.list_profiles() == ["offline"]
+    edgewise.personal.profile.delete_profile("offline")
+    assert edgewise.personal.profile.list_profiles() == []
