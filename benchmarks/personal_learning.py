@@ -94,6 +94,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--only", default=None, help="one dataset: banking77, spamassassin, xsid-de")
     p.add_argument("--no-model", action="store_true", help="corrections alone (fast)")
+    p.add_argument(
+        "--points", default=",".join(map(str, POINTS)), help="correction counts to measure"
+    )
     args = p.parse_args()
     if not (args.data / "banking77").is_dir():
         sys.exit(f"no datasets at {args.data}; pass --data")
@@ -123,7 +126,8 @@ def main() -> None:
         )
         profile = Profile.create(name)
         zero = None
-        if engine is not None:
+        points = sorted(int(x) for x in args.points.split(","))
+        if engine is not None and 0 in points:
             t0 = time.perf_counter()
             res = Classifier(engine, labels).classify_many(texts)
             zero = sum(r.label == g for r, g in zip(res, gold)) / len(gold)
@@ -131,7 +135,7 @@ def main() -> None:
                 f"{0:>11} {zero:>11.1%} {'-':>11} {zero:>9.1%} {len(texts):>10} {(time.perf_counter() - t0) / len(texts):>7.2f}"
             )
         done = 0
-        for n in POINTS[1:]:
+        for n in [x for x in points if x > 0]:
             n = min(n, len(pool))
             if n <= done:
                 continue
@@ -153,9 +157,10 @@ def main() -> None:
             runs = sum(r.input_tokens > 0 for r in res)
             acc = sum(r.label == g for r, g in zip(res, gold)) / len(gold)
             flag = "" if zero is None or acc >= zero else "  BELOW zero-correction"
+            zero_text = f"{zero:>11.1%}" if zero is not None else f"{'-':>11}"
             w = clf._weight if clf._weight is not None else float("nan")
             print(
-                f"{n:>11} {zero:>11.1%} {acc_alone:>11.1%} {acc:>9.1%} {runs:>10} {secs:>7.2f} {w:5.2f}{flag}"
+                f"{n:>11} {zero_text} {acc_alone:>11.1%} {acc:>9.1%} {runs:>10} {secs:>7.2f} {w:5.2f}{flag}"
             )
         profile.close()
 
