@@ -25,7 +25,8 @@ user's data (SmolLM2-135M on German intents, measured) gets weight 0 and is not 
 small positive weight still orders the labels that have no corrections by the model. When the corrections alone are decisive
 (top probability ``>= DECISIVE``) the model is not run for that text, which keeps a well-taught
 profile fast. A text less similar than ``PHANTOM`` to every correction gets no examples: it
-is scored with the plain prompt, batched with the others like that (as plain classify does).
+is scored with the plain prompt, batched with the others like that, and decided by the model
+alone, exactly as with no corrections (unless the model's weight is 0).
 With many labels, a text the corrections narrow down is scored only on its ``SHORTLIST`` most
 probable labels (a label costs a pass over its tokens). Corrections whose label is not among
 ``labels`` are ignored for that call.
@@ -202,6 +203,7 @@ class PersonalClassifier:
         # those texts are scored together with the cached prefix (as plain classify does).
         novel = [j for j in asks if top_sims[j, 0] < PHANTOM]
         plain = self.base.classify_many([texts[good[j]] for j in novel]) if novel else []
+        novel_set = set(novel)
         model_out: dict[int, tuple[Classification, np.ndarray | None]] = {
             j: (res, None) for j, res in zip(novel, plain)
         }
@@ -225,7 +227,12 @@ class PersonalClassifier:
                     rest = np.ones(len(self.labels), dtype=bool)
                     rest[shortlist] = False
                     factor[rest] = factor[shortlist].min()
-                probs = probs * factor
+                if j in novel_set:
+                    # nothing in the corrections is like this text: the model alone decides,
+                    # so such texts are classified exactly as with no corrections
+                    probs = np.array([model.scores[lab] for lab in self.labels])
+                else:
+                    probs = probs * factor
                 probs = probs / probs.sum()
                 result.input_tokens, result.truncated, result.ms = (
                     model.input_tokens,
