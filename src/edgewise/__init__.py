@@ -6,6 +6,7 @@ from edgewise.engines import Engine, FakeEngine, load
 from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
+    CorruptProfileError,
     EdgewiseError,
     InputError,
     InvalidOptionsError,
@@ -13,9 +14,12 @@ from edgewise.errors import (
     ModelLoadError,
     ModelNotFoundError,
     PartialFailure,
+    ProfileNotFoundError,
     SchemaValidationError,
     UnsupportedSchemaError,
 )
+from edgewise.personal.profile import Profile
+from edgewise.personal.style import compose, rewrite
 from edgewise.tasks.classify import Classification, Classifier, classify, classify_many
 from edgewise.tasks.route import Router
 from edgewise.tasks.triage import triage
@@ -42,6 +46,7 @@ __all__ = [
     "Completion",
     "ContextLengthExceededError",
     "ContinuationScore",
+    "CorruptProfileError",
     "EdgewiseError",
     "Engine",
     "FakeEngine",
@@ -55,6 +60,8 @@ __all__ = [
     "ModelLoadError",
     "ModelNotFoundError",
     "PartialFailure",
+    "Profile",
+    "ProfileNotFoundError",
     "SchemaValidationError",
     "Timings",
     "Transcript",
@@ -64,9 +71,11 @@ __all__ = [
     "__version__",
     "classify",
     "classify_many",
+    "compose",
     "load",
     "resolve",
     "transcribe",
+    "rewrite",
     "triage",
     "voice_note",
 ]

@@ -13,6 +13,8 @@ catch it once and turn it into a one-line message or a 4xx response::
     ├── CapabilityError             the engine cannot do this (e.g. chat on a base model)
     │   └── UnsupportedArchitectureError  a model architecture a converter cannot handle
     ├── InputError                  empty prompt, undecodable input, bad files
+    │   ├── ProfileNotFoundError    no profile of that name in EDGEWISE_HOME
+    │   └── CorruptProfileError     a profile file that cannot be read (named; never recreated)
     ├── PartialFailure              a batch finished but some records were skipped (exit 3)
     ├── MissingExtraError           an optional extra is not installed
     ├── DownloadError               a download could not be made (offline, HTTP error)
@@ -110,6 +112,31 @@ class CapabilityError(EdgewiseError):
 
 class InputError(EdgewiseError):
     """Input that cannot be processed: empty, undecodable, malformed."""
+
+
+class ProfileNotFoundError(InputError):
+    """A profile name with no file in EDGEWISE_HOME/profiles."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = list(known)
+        listing = ", ".join(self.known) if self.known else "(none)"
+        super().__init__(
+            f"no profile {name!r}; known profiles: {listing}; "
+            f"create it with `edgewise profile create {name}`"
+        )
+
+
+class CorruptProfileError(InputError):
+    """A profile file that is not a readable edgewise profile; it is left as it is."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"profile file {path} cannot be read ({reason}); it was left untouched: "
+            "restore it from a backup or an export, or delete it"
+        )
 
 
 class MissingExtraError(EdgewiseError):

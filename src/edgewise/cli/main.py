@@ -43,7 +43,19 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from edgewise.cli import batch, bench, converse, export, hub, models, run, serve, tasks, voice
+    from edgewise.cli import (
+        batch,
+        bench,
+        converse,
+        export,
+        hub,
+        models,
+        personal,
+        run,
+        serve,
+        tasks,
+        voice,
+    )
 
     cli.add_command(run.run)
     cli.add_command(run.chat)
@@ -63,6 +75,10 @@ def _register() -> None:
     cli.add_command(serve.serve)
     cli.add_command(voice.transcribe)
     cli.add_command(voice.voice_note)
+    cli.add_command(personal.profile)
+    cli.add_command(personal.feedback)
+    cli.add_command(personal.compose)
+    cli.add_command(personal.rewrite)
 
 
 _register()

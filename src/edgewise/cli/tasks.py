@@ -149,6 +149,12 @@ def classify_kwargs(
 @click.command()
 @model_option
 @apply_options(classify_options)
+@click.option(
+    "--profile",
+    "profile_name",
+    default=None,
+    help="Learn from this profile's corrections (see `edgewise feedback`).",
+)
 @with_input_options
 @click.argument("text", required=False)
 def classify(
@@ -160,6 +166,7 @@ def classify(
     max_input_tokens: int | None,
     multi_label: bool,
     no_calibration: bool,
+    profile_name: str | None,
     input_path: str | None,
     field: str,
     jsonl_out: str | None,
@@ -178,7 +185,21 @@ def classify(
         multi_label,
         no_calibration,
     )
-    classifier = Classifier(_engine(model), kwargs.pop("labels"), **kwargs)
+    label_list = kwargs.pop("labels")
+    classifier: Any
+    if profile_name is not None:
+        from edgewise.personal.learn import PersonalClassifier
+        from edgewise.personal.profile import Profile
+
+        if examples_file:
+            raise InputError(
+                "--examples and --profile exclude each other: the profile's corrections are the examples"
+            )
+        kwargs.pop("examples", None)
+        profile = Profile.open(profile_name)  # before loading the model: a typo fails fast
+        classifier = PersonalClassifier(_engine(model), label_list, profile, **kwargs)
+    else:
+        classifier = Classifier(_engine(model), label_list, **kwargs)
     good = [it for it in items if it.error is None]
     progress = ProgressLine("classify")
     results = iter(classifier.classify_many([it.text for it in good], progress=progress))

@@ -66,7 +66,7 @@ DEFAULT_N_BATCH = 512
 CACHE_SLOTS = 4  # warm prompt prefixes kept in the KV cache
 MIN_REUSE = 32  # shared tokens that make a prefix worth keeping warm
 GHOSTS = 8  # token lists of recently evicted prompts, to notice recurring prefixes
-SCRATCH_SEQS = 60  # sequences for candidates / batch items sharing a prefix
+SCRATCH_SEQS = 124  # sequences for candidates / batch items sharing a prefix (77+ labels)
 EMBED_SEQS = 32
 # ggml types whose matrices llama.cpp repacks into interleaved AVX2 kernels on x86:
 # Q4_0, Q4_K, IQ4_NL

@@ -430,21 +430,34 @@ def classify(
     max_input_tokens: int | None = None,
     calibrate: bool = True,
     calibration: str = "domain",
+    profile: Any = None,
 ) -> Classification:
-    """Classify ``text`` into ``labels`` (see ``Classifier`` for the method)."""
+    """Classify ``text`` into ``labels`` (see ``Classifier`` for the method).
+
+    With ``profile`` (a ``Profile`` or its name) the user's past corrections add their
+    evidence and serve as few-shot examples (``edgewise.personal.learn``).
+    """
     from edgewise.tasks import default_engine
 
-    return Classifier(
-        engine or default_engine(),
-        labels,
+    options: dict[str, Any] = dict(
         descriptions=descriptions,
-        examples=examples,
         multi_label=multi_label,
         threshold=threshold,
         max_input_tokens=max_input_tokens,
         calibrate=calibrate,
         calibration=calibration,
-    ).classify(text)
+    )
+    if profile is not None:
+        from edgewise.personal.learn import PersonalClassifier
+
+        if examples:
+            options["examples"] = examples
+        return PersonalClassifier(engine or default_engine(), labels, profile, **options).classify(
+            text
+        )
+    return Classifier(engine or default_engine(), labels, examples=examples, **options).classify(
+        text
+    )
 
 
 def classify_many(
@@ -460,18 +473,28 @@ def classify_many(
     calibrate: bool = True,
     calibration: str = "domain",
     progress: Progress | None = None,
+    profile: Any = None,
 ) -> list[Classification]:
-    """Classify many texts, evaluating the shared prompt prefix once."""
+    """Classify many texts, evaluating the shared prompt prefix once (``profile``: see
+    ``classify``)."""
     from edgewise.tasks import default_engine
 
-    return Classifier(
-        engine or default_engine(),
-        labels,
+    options: dict[str, Any] = dict(
         descriptions=descriptions,
-        examples=examples,
         multi_label=multi_label,
         threshold=threshold,
         max_input_tokens=max_input_tokens,
         calibrate=calibrate,
         calibration=calibration,
+    )
+    if profile is not None:
+        from edgewise.personal.learn import PersonalClassifier
+
+        if examples:
+            options["examples"] = examples
+        return PersonalClassifier(
+            engine or default_engine(), labels, profile, **options
+        ).classify_many(texts, progress=progress)
+    return Classifier(
+        engine or default_engine(), labels, examples=examples, **options
     ).classify_many(texts, progress=progress)
