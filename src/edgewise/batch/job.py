@@ -39,6 +39,8 @@ class Record:
     text: str
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # the JSONL object the record came from (other fields, e.g. a feedback label); not shipped
+    source: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_row(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "error": self.error, "meta": self.meta}
@@ -117,9 +119,9 @@ def iter_jsonl(path: str | Path, text_field: str = "text") -> Iterator[Record]:
             rid = str(obj.get("id", n))
             value = obj.get(text_field)
             if not isinstance(value, str):
-                yield Record(rid, "", f"line {n}: no string field {text_field!r}")
+                yield Record(rid, "", f"line {n}: no string field {text_field!r}", source=obj)
             else:
-                yield Record(rid, value)
+                yield Record(rid, value, source=obj)
 
 
 def iter_records(spec: JobSpec, path: str | Path) -> Iterator[Record]:

@@ -43,7 +43,7 @@ def read_items(text: str | None, input_path: str | None, field: str) -> list[Ite
         return [Item(path.stem, read_file_text(input_path))]
     from edgewise.batch.job import iter_jsonl  # the same reader as `edgewise batch`
 
-    items = [Item(r.id, r.text, r.error) for r in iter_jsonl(path, field)]
+    items = [Item(r.id, r.text, r.error, r.source) for r in iter_jsonl(path, field)]
     if not items:
         raise InputError(f"{path}: no records")
     return items
