@@ -150,7 +150,12 @@ def _scatter(report: dict[str, Any]) -> str:
         out.append(f'<text x="{x(v):.1f}" y="{h - pad + 16}" text-anchor="middle">{v:.0f}</text>')
     for name, lat, q, color, _ in pts:
         out.append(f'<circle cx="{x(lat):.1f}" cy="{y(q):.1f}" r="6" fill="{color}"/>')
-        out.append(f'<text x="{x(lat) + 9:.1f}" y="{y(q) - 8:.1f}">{html.escape(name)}</text>')
+        # a label on the right half runs leftwards, so it stays inside the plot
+        right = x(lat) > w / 2
+        out.append(
+            f'<text x="{x(lat) + (-9 if right else 9):.1f}" y="{y(q) - 8:.1f}"'
+            f' text-anchor="{"end" if right else "start"}">{html.escape(name)}</text>'
+        )
     return f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}">{"".join(out)}</svg>'
 
 
