@@ -418,3 +418,36 @@ def test_audio_without_the_audio_extra_is_501_with_the_install_line(monkeypatch)
         with pytest.raises(openai.APIStatusError) as err:
             client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
         assert err.value.status_code == 501
+
+
+def test_speech_worker_runs_one_at_a_time_queues_and_times_out():
+    import asyncio
+
+    from edgewise.server.audio_api import SpeechWorker
+    from edgewise.server.errors import QueueFullError, RequestTimeoutError
+
+    async def main():
+        worker = SpeechWorker(ServerSettings(max_queue=1, timeout=5))
+        active, peak = 0, 0
+
+        def job():
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            time.sleep(0.2)
+            active -= 1
+            return threading.current_thread().name
+
+        far = time.monotonic() + 5
+        calls = [worker.call(job, far) for _ in range(3)]  # running, waiting, one too many
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert peak == 1
+        assert [isinstance(r, QueueFullError) for r in results].count(True) == 1
+        assert all(r.startswith("edgewise-speech") for r in results if isinstance(r, str))
+        with pytest.raises(RequestTimeoutError):
+            await worker.call(lambda: time.sleep(0.5), time.monotonic() + 0.1)
+        await asyncio.sleep(0.5)
+        assert await worker.call(lambda: 42, time.monotonic() + 5) == 42  # free again
+        worker.close()
+
+    asyncio.run(main())
