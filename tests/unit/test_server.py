@@ -414,8 +414,10 @@ def test_audio_without_the_audio_extra_is_501_with_the_install_line(monkeypatch)
         body = r.json()["error"]
         assert r.status_code == 501 and body["code"] == "missing_extra"
         assert "pip install 'edgewise[audio]'" in body["message"]
-        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
-        with pytest.raises(openai.APIStatusError) as err:
+        with (
+            openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as client,
+            pytest.raises(openai.APIStatusError) as err,
+        ):
             client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
         assert err.value.status_code == 501
 
