@@ -691,6 +691,8 @@ def test_voice_note_endpoint(url, spoken_wav):
     assert items, note["action_items"]
     assert items[0]["who"] == "Maria" and items[0]["when"] == "2026-12-04"  # Friday after
     assert isinstance(note["summary"], list)
+    schema = httpx.get(url + "/openapi.json").json()["components"]["schemas"]
+    assert {"VoiceNote", "Transcript", "ActionItem"} <= set(schema)
 
 
 def test_a_non_audio_upload_gets_400_and_the_server_goes_on(oai, url, spoken_wav):

@@ -24,6 +24,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from edgewise.audio.voice_note import VoiceNote, note_from_transcript
 from edgewise.errors import InputError, ModelNotFoundError
 from edgewise.server.common import disconnect_probe, state
 from edgewise.server.errors import ClientGoneError, QueueFullError, RequestTimeoutError
@@ -208,7 +209,7 @@ async def transcriptions(
 @router.post(
     "/v1/voice-note",
     summary="Transcript, key points and action items of a recording",
-    response_model=None,
+    response_model=VoiceNote,
 )
 async def voice_note(
     request: Request,
@@ -224,9 +225,7 @@ async def voice_note(
         str | None,
         Form(description="YYYY-MM-DD that 'tomorrow', 'by Friday' count from (default: today)."),
     ] = None,
-) -> Response:
-    from edgewise.audio.voice_note import note_from_transcript
-
+) -> VoiceNote:
     ref = date.today()
     if reference_date:
         try:
@@ -245,11 +244,10 @@ async def voice_note(
     _record(request, transcript)
     _check_audio(transcript, name)
 
-    def notes(engine: Any, _model: LoadedModel) -> Any:
+    def notes(engine: Any, _model: LoadedModel) -> VoiceNote:
         return note_from_transcript(transcript, name=name, reference_date=ref, engine=engine)
 
-    note = await st.pool.call(model, notes, disconnected=disconnect_probe(request))
-    return JSONResponse(note.model_dump(mode="json"))
+    return await st.pool.call(model, notes, disconnected=disconnect_probe(request))
 
 
 def _check_audio(transcript: Any, name: str) -> None:
