@@ -368,3 +368,88 @@ def test_parsers():
     assert parse_keep_alive(-1) is None
     with pytest.raises(InputError):
         parse_keep_alive("5 minutes")
+
+
+# ------------------------------------------------------------------ audio routes' errors
+def _upload(url, data, name="a.wav", **fields):
+    return httpx.post(
+        url + "/v1/audio/transcriptions",
+        files={"file": (name, data, "audio/wav")},
+        data={"model": "whisper-1", **fields},
+        timeout=30,
+    )
+
+
+def test_audio_routes_refuse_bad_uploads_with_4xx_before_any_speech_model():
+    app = create_app(ServerSettings(max_body=4000), engine=FakeEngine())
+    with BackgroundServer(app) as url:
+        r = _upload(url, b"")
+        assert r.status_code == 400 and "empty (0 bytes)" in r.json()["error"]["message"]
+        r = _upload(url, b"RIFF\x00\x00not really a wave file")
+        assert r.status_code == 400 and "not an audio file" in r.json()["error"]["message"]
+        r = _upload(url, b"x" * 5000)  # over --max-body, counted on the raw multipart body
+        assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+        r = _upload(url, b"x", response_format="docx")
+        assert r.status_code == 400 and "response_format" in r.json()["error"]["message"]
+        for name in ("whisper-2", "/tmp/some-model", "../models/base"):
+            r = _upload(url, b"x", model=name)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+        r = httpx.post(url + "/v1/audio/transcriptions", data={"model": "whisper-1"})
+        assert r.status_code == 400 and "file" in r.json()["error"]["message"]
+        r = httpx.post(
+            url + "/v1/voice-note",
+            files={"file": ("a.wav", b"x", "audio/wav")},
+            data={"reference_date": "next week"},
+        )
+        assert r.status_code == 400 and "YYYY-MM-DD" in r.json()["error"]["message"]
+        assert chat(url).status_code == 200  # and the server goes on serving
+
+
+def test_audio_without_the_audio_extra_is_501_with_the_install_line(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # import faster_whisper fails
+    with BackgroundServer(create_app(ServerSettings(), engine=FakeEngine())) as url:
+        r = _upload(url, b"RIFF....WAVE")
+        body = r.json()["error"]
+        assert r.status_code == 501 and body["code"] == "missing_extra"
+        assert "pip install 'edgewise[audio]'" in body["message"]
+        with (
+            openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as client,
+            pytest.raises(openai.APIStatusError) as err,
+        ):
+            client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
+        assert err.value.status_code == 501
+
+
+def test_speech_worker_runs_one_at_a_time_queues_and_times_out():
+    import asyncio
+
+    from edgewise.server.audio_api import SpeechWorker
+    from edgewise.server.errors import QueueFullError, RequestTimeoutError
+
+    async def main():
+        worker = SpeechWorker(ServerSettings(max_queue=1, timeout=5))
+        active, peak = 0, 0
+
+        def job():
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            time.sleep(0.2)
+            active -= 1
+            return threading.current_thread().name
+
+        far = time.monotonic() + 5
+        calls = [worker.call(job, far) for _ in range(3)]  # running, waiting, one too many
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert peak == 1
+        assert [isinstance(r, QueueFullError) for r in results].count(True) == 1
+        assert all(r.startswith("edgewise-speech") for r in results if isinstance(r, str))
+        with pytest.raises(RequestTimeoutError):
+            await worker.call(lambda: time.sleep(0.5), time.monotonic() + 0.1)
+        await asyncio.sleep(0.5)
+        assert await worker.call(lambda: 42, time.monotonic() + 5) == 42  # free again
+        worker.close()
+
+    asyncio.run(main())

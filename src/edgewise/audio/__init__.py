@@ -16,7 +16,7 @@ from edgewise.audio.transcribe import (
     TranscriptStream,
     transcribe,
 )
-from edgewise.audio.voice_note import VoiceNote, voice_note
+from edgewise.audio.voice_note import VoiceNote, note_from_transcript, voice_note
 
 __all__ = [
     "ActionItem",
@@ -27,6 +27,7 @@ __all__ = [
     "Transcript",
     "TranscriptStream",
     "VoiceNote",
+    "note_from_transcript",
     "transcribe",
     "voice_note",
 ]

@@ -143,14 +143,36 @@ def voice_note(
     today for bytes) anchors "tomorrow", "by Friday", ... ``engine``: the language model for
     the summary and the action items (default: the embedded SmolLM2-135M).
     """
-    from edgewise.tasks import default_engine
-    from edgewise.tasks.summarize import Summarizer
-
     ref = _reference(audio, reference_date)
     transcript = Transcriber(speech_model, language=language, threads=threads).transcribe(
         audio, progress=progress
     )
     name = getattr(audio, "name", None) if not isinstance(audio, (str, os.PathLike)) else audio
+    return note_from_transcript(
+        transcript,
+        name=Path(str(name)).name if name else "audio",
+        reference_date=ref,
+        engine=engine,
+        summary_progress=summary_progress,
+        items_progress=items_progress,
+    )
+
+
+def note_from_transcript(
+    transcript: Transcript,
+    *,
+    name: str = "audio",
+    reference_date: date | None = None,
+    engine: Engine | None = None,
+    summary_progress: Callable[[int, int], None] | None = None,
+    items_progress: Callable[[int, int], None] | None = None,
+) -> VoiceNote:
+    """The voice note of an existing transcript: key-point summary and action items (the
+    language-model half of ``voice_note``; a server runs the two halves on different workers)."""
+    from edgewise.tasks import default_engine
+    from edgewise.tasks.summarize import Summarizer
+
+    ref = reference_date or date.today()
     summary: list[str] = []
     items: list[ActionItem] = []
     if transcript.text.strip():
@@ -169,7 +191,7 @@ def voice_note(
             progress=items_progress,
         )
     return VoiceNote(
-        name=Path(str(name)).name if name else "audio",
+        name=name,
         reference_date=ref.isoformat(),
         transcript=transcript,
         summary=summary,

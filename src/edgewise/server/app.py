@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edgewise import __version__
 from edgewise.engines.base import Engine
 from edgewise.errors import EdgewiseError
-from edgewise.server import ollama_api, openai_api, tasks_api
+from edgewise.server import audio_api, ollama_api, openai_api, tasks_api
 from edgewise.server.common import ServerState
 from edgewise.server.errors import (
     BodyTooLargeError,
@@ -201,18 +201,23 @@ def create_app(
             yield
         finally:
             await pool.stop()
+            speech = app.state.edgewise.speech
+            if speech is not None:
+                speech.close()
 
     app = FastAPI(
         title="edgewise",
         version=__version__,
         description="Small language models on this machine: OpenAI- and Ollama-compatible "
-        "APIs, task endpoints (classify, extract, summarize, triage) and a playground at /.",
+        "APIs, task endpoints (classify, extract, summarize, triage), speech to text and voice "
+        "notes, and a playground at /.",
         lifespan=lifespan,
     )
     app.state.edgewise = ServerState(settings=settings, pool=pool, metrics=metrics)
     app.include_router(openai_api.router)
     app.include_router(ollama_api.router)
     app.include_router(tasks_api.router)
+    app.include_router(audio_api.router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -282,7 +287,7 @@ def create_app(
 
     _ROUTES = {"/", "/health", "/metrics"} | {
         r.path  # type: ignore[attr-defined]
-        for router in (openai_api.router, ollama_api.router, tasks_api.router)
+        for router in (openai_api.router, ollama_api.router, tasks_api.router, audio_api.router)
         for r in router.routes
     }
     if settings.cors:

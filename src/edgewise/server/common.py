@@ -28,6 +28,7 @@ class ServerState:
     settings: ServerSettings
     pool: ModelPool
     metrics: Metrics
+    speech: Any = None  # audio_api.SpeechWorker, made on the first audio request
     started: float = field(default_factory=time.time)
 
 

@@ -44,6 +44,10 @@ class Metrics:
         self.gauge("edgewise_memory_bytes", "Estimated memory of the loaded models.")
         self.gauge("edgewise_memory_budget_bytes", "The memory budget for loaded models.")
         self.gauge("edgewise_tokens_per_second", "Decode speed of the last generation, by model.")
+        self.counter("edgewise_audio_seconds_total", "Seconds of audio transcribed, by model.")
+        self.counter(
+            "edgewise_transcribe_seconds_total", "Seconds spent transcribing, by speech model."
+        )
 
     def counter(self, name: str, help_text: str) -> None:
         self._help[name] = ("counter", help_text)
