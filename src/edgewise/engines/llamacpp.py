@@ -450,7 +450,9 @@ class LlamaCppEngine:
         want_ctx = n_ctx or settings.n_ctx or min(self.n_ctx_train, DEFAULT_N_CTX)
         self.n_ctx = min(want_ctx, self.n_ctx_train) if self.n_ctx_train > 0 else want_ctx
         self.n_batch = min(n_batch, self.n_ctx)
-        self.n_seq_max = CACHE_SLOTS + SCRATCH_SEQS
+        # llama.cpp aborts on more sequences than a small context can hold: keep at least two
+        # cells per sequence (n_ctx 64 -> 32 sequences)
+        self.n_seq_max = min(CACHE_SLOTS + SCRATCH_SEQS, max(CACHE_SLOTS + 1, self.n_ctx // 2))
         self._ctx: Any = None
         if not self.encoder_only:
             cparams = lib.llama_context_default_params()
