@@ -27,8 +27,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from edgewise.audio.voice_note import VoiceNote, note_from_transcript
 from edgewise.errors import InputError, ModelNotFoundError
 from edgewise.server.common import disconnect_probe, state
-from edgewise.server.errors import ClientGoneError, QueueFullError, RequestTimeoutError
-from edgewise.server.scheduler import DISCONNECT_POLL, LoadedModel
+from edgewise.server.errors import QueueFullError, RequestTimeoutError
+from edgewise.server.scheduler import LoadedModel, acquire_in_turn
 from edgewise.server.settings import ServerSettings
 
 router = APIRouter(tags=["Audio"])
@@ -95,21 +95,7 @@ class SpeechWorker:
             raise QueueFullError("speech", self.waiting, retry)
         self.waiting += 1
         try:
-            task = asyncio.ensure_future(self.lock.acquire())
-            try:
-                while not task.done():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise RequestTimeoutError(self.settings.timeout)
-                    await asyncio.wait({task}, timeout=min(left, DISCONNECT_POLL))
-                    if not task.done() and disconnected is not None and await disconnected():
-                        raise ClientGoneError()
-            except BaseException:
-                if task.done() and not task.cancelled() and task.exception() is None:
-                    self.lock.release()
-                else:
-                    task.cancel()
-                raise
+            await acquire_in_turn(self.lock, deadline, self.settings.timeout, disconnected)
         finally:
             self.waiting -= 1
         started = time.monotonic()

@@ -68,6 +68,35 @@ def canonical_request_name(name: str) -> str:
     return name
 
 
+async def acquire_in_turn(
+    lock: asyncio.Lock,
+    deadline: float,
+    timeout: float,
+    disconnected: Callable[[], Awaitable[bool]] | None = None,
+    on_gone: Callable[[], object] | None = None,
+) -> None:
+    """Wait for ``lock`` in FIFO order until ``deadline`` (monotonic): RequestTimeoutError when
+    time is up, ClientGoneError (after ``on_gone``) when the client leaves while waiting. On
+    any exception the lock is not held afterwards."""
+    task = asyncio.ensure_future(lock.acquire())
+    try:
+        while not task.done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RequestTimeoutError(timeout)
+            await asyncio.wait({task}, timeout=min(left, DISCONNECT_POLL))
+            if not task.done() and disconnected is not None and await disconnected():
+                if on_gone is not None:
+                    on_gone()
+                raise ClientGoneError()
+    except BaseException:
+        if task.done() and not task.cancelled() and task.exception() is None:
+            lock.release()
+        else:
+            task.cancel()
+        raise
+
+
 @dataclass
 class LoadedModel:
     """A model in memory, its worker thread and its queue."""
@@ -363,22 +392,15 @@ class ModelPool:
             raise QueueFullError(model.name, model.waiting, retry)
         model.waiting += 1
         try:
-            task = asyncio.ensure_future(model.lock.acquire())
-            try:
-                while not task.done():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise RequestTimeoutError(self.settings.timeout)
-                    await asyncio.wait({task}, timeout=min(left, DISCONNECT_POLL))
-                    if not task.done() and disconnected is not None and await disconnected():
-                        self.metrics.inc("edgewise_cancelled_total", reason="disconnect_queued")
-                        raise ClientGoneError()
-            except BaseException:
-                if task.done() and not task.cancelled() and task.exception() is None:
-                    model.lock.release()
-                else:
-                    task.cancel()
-                raise
+            await acquire_in_turn(
+                model.lock,
+                deadline,
+                self.settings.timeout,
+                disconnected,
+                on_gone=lambda: self.metrics.inc(
+                    "edgewise_cancelled_total", reason="disconnect_queued"
+                ),
+            )
         finally:
             model.waiting -= 1
         model.busy = True
