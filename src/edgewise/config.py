@@ -66,6 +66,7 @@ class Settings:
     home: Path = field(default_factory=home)
     threads: int = field(default_factory=physical_cores)
     n_ctx: int | None = None
+    flash_attn: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,4 +74,5 @@ class Settings:
             home=home(),
             threads=_int_env("EDGEWISE_THREADS") or physical_cores(),
             n_ctx=_int_env("EDGEWISE_N_CTX"),
+            flash_attn=os.environ.get("EDGEWISE_FLASH_ATTN", "1") != "0",
         )

@@ -114,7 +114,8 @@ _PROBE = """
 import ctypes, sys
 import llama_cpp
 from llama_cpp._internals import LlamaModel, LlamaContext
-llama_cpp.llama_log_set(llama_cpp.llama_log_callback(lambda *a: None), ctypes.c_void_p(0))
+quiet = llama_cpp.llama_log_callback(lambda *a: None)  # kept alive: C holds only the pointer
+llama_cpp.llama_log_set(quiet, ctypes.c_void_p(0))
 mp = llama_cpp.llama_model_default_params()
 m = LlamaModel(path_model=sys.argv[1], params=mp, verbose=False)
 cp = llama_cpp.llama_context_default_params(); cp.n_ctx = 64; cp.n_batch = 64; cp.n_ubatch = 64
@@ -339,7 +340,9 @@ class _Job:
     tokens: list[int]
     seqs: list[list[int]]  # per token: the sequence ids it belongs to
     outputs: set[int]  # token indexes whose logits are needed
-    rows: dict[int, np.ndarray] = field(default_factory=dict)
+    # token index -> {token id: log-probability} for the ids scored from that position (not
+    # the whole vocabulary row: a chunk of items would otherwise hold hundreds of 200 KB rows)
+    rows: dict[int, dict[int, float]] = field(default_factory=dict)
 
 
 class _Batch:
@@ -465,7 +468,14 @@ class LlamaCppEngine:
             )
             cparams.n_threads = self.threads
             cparams.n_threads_batch = self.threads
-            cparams.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            # Flash attention skips the masked cells of the other sequences sharing the
+            # unified cache (batched items attend to the prefix only) and never materializes
+            # the n_kv x n_ubatch score matrix
+            cparams.flash_attn_type = (
+                lib.LLAMA_FLASH_ATTN_TYPE_ENABLED
+                if settings.flash_attn
+                else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            )
             cparams.no_perf = True
             try:
                 self._ctx = LlamaContext(model=self._model, params=cparams, verbose=False)
@@ -953,13 +963,12 @@ class LlamaCppEngine:
         for j, job in enumerate(jobs):
             last = len(job.tokens) - 1
             row0 = job.rows[last]
-            first_lp = log_softmax_at(row0, [c[0] for c in conts])
             for k, c in enumerate(conts):
-                lps = [first_lp[k]]
+                lps = [row0[c[0]]]
                 if len(c) > 1:
                     base = len(job.tokens) + sum(len(conts[m]) - 1 for m in multi[: multi.index(k)])
                     for t in range(1, len(c)):
-                        lps += log_softmax_at(job.rows[base + t - 1], [c[t]])
+                        lps.append(job.rows[base + t - 1][c[t]])
                 results[j].append(
                     ContinuationScore(text=texts[k], logprob=float(sum(lps)), token_logprobs=lps)
                 )
@@ -978,7 +987,8 @@ class LlamaCppEngine:
         flat_pos: list[int] = []
         flat_seq: list[list[int]] = []
         flat_out: list[bool] = []
-        owners: list[tuple[_Job, int]] = []
+        owners: list[tuple[_Job, int, list[int]]] = []  # per output: job, index, ids to score
+        firsts = [c[0] for c in conts]
         try:
             for job in group:
                 seqs = [free.pop() for _ in range(max(1, len(multi)))]
@@ -994,7 +1004,7 @@ class LlamaCppEngine:
                     out = i == len(job.tokens) - 1
                     flat_out.append(out)
                     if out:
-                        owners.append((job, index))
+                        owners.append((job, index, firsts))
                     index += 1
                 for n, k in enumerate(multi):
                     c = conts[k]
@@ -1003,7 +1013,7 @@ class LlamaCppEngine:
                         flat_pos.append(job.share + len(job.tokens) + t)
                         flat_seq.append([seqs[n]])
                         flat_out.append(True)
-                        owners.append((job, index))
+                        owners.append((job, index, [c[t + 1]]))
                         index += 1
             # Split into llama_decode calls of at most n_batch tokens; collect output rows.
             start = 0
@@ -1020,10 +1030,11 @@ class LlamaCppEngine:
                 )
                 for i in range(start, end):
                     if flat_out[i]:
-                        job, idx = owners[n_read]
+                        job, idx, ids = owners[n_read]
                         n_read += 1
                         # llama_get_logits_ith takes the token's index in the batch
-                        job.rows[idx] = self._logits_row(i - start).copy()
+                        lps = log_softmax_at(self._logits_row(i - start), ids)
+                        job.rows[idx] = dict(zip(ids, lps))
                 start = end
         finally:
             for s in used:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -41,7 +41,8 @@ CONTENT_FREE = ("", "N/A", "[MASK]")
 INSTRUCTION = "Classify the text into exactly one of the labels below."
 MULTI_INSTRUCTION = "Decide whether the text belongs to a label."
 EXAMPLE_TOKENS = 128  # budget for the text of each few-shot example
-CHUNK = 8  # items per score_batch call: bounds latency per progress tick
+CHUNK_TOKENS = 2048  # item tokens per score_batch call: bounds latency per progress tick,
+CHUNK_ITEMS = 64  # while short texts still fill whole llama_decode batches
 DOMAIN_SAMPLES = 8
 DOMAIN_MIN_WORDS = 40
 DOMAIN_MAX_WORDS = 120
@@ -84,6 +85,20 @@ def _clean(text: str) -> str:
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip()
+
+
+def _chunks(pending: list[tuple[int, list[int]]]) -> Iterator[list[tuple[int, list[int]]]]:
+    """Consecutive runs of items holding about CHUNK_TOKENS tokens (at most CHUNK_ITEMS)."""
+    chunk: list[tuple[int, list[int]]] = []
+    size = 0
+    for item in pending:
+        if chunk and (size + len(item[1]) > CHUNK_TOKENS or len(chunk) >= CHUNK_ITEMS):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item[1])
+    if chunk:
+        yield chunk
 
 
 def _softmax(values: Sequence[float]) -> list[float]:
@@ -312,8 +327,7 @@ class Classifier:
             results[i].input_tokens, results[i].truncated = n, cut
             pending.append((i, toks + self._suffix))
         done = len(texts) - len(pending)
-        for start in range(0, len(pending), CHUNK):
-            chunk = pending[start : start + CHUNK]
+        for chunk in _chunks(pending):
             t0 = time.perf_counter()
             rows = self.engine.score_batch(self._prefix, [t for _, t in chunk], self._conts)
             ms = (time.perf_counter() - t0) * 1000 / len(chunk)
