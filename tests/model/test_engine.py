@@ -117,6 +117,22 @@ def test_score_batch_matches_one_by_one(engine):
         assert max(row, key=lambda s: s.logprob).text == max(single, key=lambda s: s.logprob).text
 
 
+def test_flash_attention_off_scores_the_same(engine):
+    from edgewise.config import Settings
+    from edgewise.engines.llamacpp import LlamaCppEngine
+
+    assert Settings().flash_attn  # on by default
+    settings = Settings(threads=engine.threads, flash_attn=False)
+    with LlamaCppEngine(engine.path, n_ctx=512, settings=settings) as plain:
+        prefix = "Classify the message as spam or ham.\n"
+        items = ["Message: WIN a FREE cruise, call now!\nLabel:", "Message: Lunch at noon?\nLabel:"]
+        on = engine.score_batch(prefix, items, [" spam", " ham"])
+        off = plain.score_batch(prefix, items, [" spam", " ham"])
+    for row_on, row_off in zip(on, off):
+        for a, b in zip(row_on, row_off):
+            assert a.logprob == pytest.approx(b.logprob, abs=0.5)
+
+
 def test_json_schema_output_always_validates(engine):
     schema = {
         "type": "object",

@@ -151,3 +151,17 @@ def test_a_near_uniform_prior_is_not_divided_out():
     strong = Classifier(FakeEngine(scorer=biased_scorer), ["spam", "ham"])
     strong.classify_many(texts)
     assert strong.prior_skew is not None and strong.prior_skew >= 0.2
+
+
+def test_chunks_hold_about_a_token_budget_and_keep_order():
+    from edgewise.tasks.classify import CHUNK_ITEMS, CHUNK_TOKENS, _chunks
+
+    short = [(i, [1] * 20) for i in range(200)]  # subject lines: many per chunk, capped
+    chunks = list(_chunks(short))
+    assert [i for c in chunks for i, _ in c] == list(range(200))
+    assert max(len(c) for c in chunks) == CHUNK_ITEMS
+    long = [(i, [1] * 600) for i in range(7)]  # emails: split on the token budget
+    sizes = [sum(len(t) for _, t in c) for c in _chunks(long)]
+    assert all(s <= CHUNK_TOKENS for s in sizes) and sum(sizes) == 7 * 600
+    huge = [(0, [1] * (CHUNK_TOKENS + 5)), (1, [1])]  # an item over the budget goes alone
+    assert [len(c) for c in _chunks(huge)] == [1, 1]
