@@ -99,19 +99,22 @@ class ProgressLine:
         elapsed = time.perf_counter() - self.start
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else 0.0
-        width = 24
-        filled = int(width * done / max(total, 1))
-        bar = "#" * filled + "-" * (width - filled)
-        click.echo(
-            f"\r{self.label} [{bar}] {done}/{total}  {rate:.1f} items/s  ETA {eta:.0f}s ",
-            err=True,
-            nl=False,
-        )
+        self.draw(f"{bar(done / max(total, 1))} {done}/{total}  {rate:.1f} items/s  ETA {eta:.0f}s")
+
+    def draw(self, text: str) -> None:
+        click.echo(f"\r{self.label} {text} ", err=True, nl=False)
         self.drawn = True
 
     def close(self) -> None:
         if self.drawn:
             click.echo("", err=True)
+            self.drawn = False
+
+
+def bar(fraction: float, width: int = 24) -> str:
+    """``[#####-------]`` for a fraction done (clipped to 0..1)."""
+    filled = int(width * min(max(fraction, 0.0), 1.0))
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
 
 
 def iter_chunks(items: list[Item], size: int) -> Iterator[list[Item]]:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from edgewise.cli.common import model_option, status
+from edgewise.cli.io import ProgressLine, bar
 from edgewise.errors import InputError
 from edgewise.store import atomic_write_text
 
@@ -20,39 +21,23 @@ SPEECH_MODEL_HELP = (
 )
 
 
-class AudioProgress:
+class AudioProgress(ProgressLine):
     """``[####----] 1:20/10:00 audio, 9.1x real time, ETA 40s`` on stderr; only on a terminal."""
 
     def __init__(self, label: str) -> None:
-        self.label = label
-        self.start = time.perf_counter()
-        self.enabled = sys.stderr.isatty()
-        self.drawn = False
+        super().__init__(label, min_items=0)
 
-    def __call__(self, done: float, total: float | None) -> None:
+    def __call__(self, done: float, total: float | None) -> None:  # type: ignore[override]
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.start
         speed = done / elapsed if elapsed > 0 else 0.0
         if total:
-            width = 24
-            filled = int(width * min(done / total, 1.0))
-            bar = "[" + "#" * filled + "-" * (width - filled) + "] "
+            shown = f"{bar(done / total)} {_clock(done)}/{_clock(total)}"
             eta = f", ETA {(total - done) / speed:.0f}s" if speed > 0 else ""
-            shown = f"{_clock(done)}/{_clock(total)}"
         else:
-            bar, eta, shown = "", "", _clock(done)
-        click.echo(
-            f"\r{self.label} {bar}{shown} audio, {speed:.1f}x real time{eta} ",
-            err=True,
-            nl=False,
-        )
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            click.echo("", err=True)
-            self.drawn = False
+            shown, eta = _clock(done), ""
+        self.draw(f"{shown} audio, {speed:.1f}x real time{eta}")
 
 
 class _Stages:
@@ -78,8 +63,8 @@ class _Stages:
         self._bar("action items")(done, total)
 
     def close(self) -> None:
-        for bar in self.bars:
-            bar.close()
+        for line in self.bars:
+            line.close()
 
 
 def _clock(seconds: float) -> str:
