@@ -13,7 +13,8 @@ accuracy is measured on held-out rows the corrections never include:
 - xSID German (15 intents, 300 rows): half as corrections (147), ``--n`` of the other half.
 A curve stops where the corrections run out. Each point prints three columns: the bundled model
 alone with the same prompt (the point-0 figure, repeated), the corrections alone (kNN + linear
-head, no model) and edgewise (both). Targets (issue 7): banking77 >= 55% at 200, >= 83% at 770,
+head, no model) and edgewise (both), then the model's weight, the corrections' leave-one-out
+accuracy and whether they went into prompts as examples (trusted). Targets (issue 7): banking77 >= 55% at 200, >= 83% at 770,
 and never below the zero-correction accuracy.
 """
 
@@ -122,7 +123,8 @@ def main() -> None:
             f"\n{name}: {len(labels)} labels, {len(pool)} corrections available, {len(test)} test rows"
         )
         print(
-            f"{'corrections':>11} {'model only':>11} {'corr. only':>11} {'edgewise':>9} {'model runs':>10} {'s/text':>7}"
+            f"{'corrections':>11} {'model only':>11} {'corr. only':>11} {'edgewise':>9} {'model runs':>10} "
+            f"{'s/text':>7} {'weight':>6} {'LOO':>6} {'examples':>8}"
         )
         profile = Profile.create(name)
         zero = None
@@ -159,8 +161,10 @@ def main() -> None:
             flag = "" if zero is None or acc >= zero else "  BELOW zero-correction"
             zero_text = f"{zero:>11.1%}" if zero is not None else f"{'-':>11}"
             w = clf._weight if clf._weight is not None else float("nan")
+            trust = "yes" if clf._loo is not None and clf.trusted() else "no"
             print(
-                f"{n:>11} {zero_text} {acc_alone:>11.1%} {acc:>9.1%} {runs:>10} {secs:>7.2f} {w:5.2f}{flag}"
+                f"{n:>11} {zero_text} {acc_alone:>11.1%} {acc:>9.1%} {runs:>10} {secs:>7.2f} "
+                f"{w:>6.2f} {clf.self_accuracy():>6.1%} {trust:>8}{flag}"
             )
         profile.close()
 

@@ -81,6 +81,52 @@ def test_corrections_flip_the_decision_on_held_out_near_duplicates(engine):
         assert prof.info()["cached_embeddings"] >= len(TAUGHT) + 2
 
 
+def test_corrections_become_examples_only_once_they_predict_themselves(engine, monkeypatch):
+    consistent = [
+        ("Chess club meets Thursday at 7", "personal"),
+        ("Chess club tournament on Friday", "personal"),
+        ("Chess club moves to room 4", "personal"),
+        ("New chess club members welcome", "personal"),
+        ("Quarterly sales figures attached", "work"),
+        ("Sales figures for the quarter are in", "work"),
+        ("Attached: the quarterly sales report", "work"),
+        ("Quarter sales numbers, please review", "work"),
+    ]
+    # pairs of near-duplicates with opposite labels: each one's nearest neighbour says otherwise
+    contradictory = []
+    for a, b in [
+        ("Lunch with Sam on Saturday", "Lunch with Sam on Saturday?"),
+        ("Invoice 4471 is overdue", "Invoice 4471 is overdue!"),
+        ("Flight to Lisbon booked", "Flight to Lisbon is booked"),
+        ("Dentist appointment at 3pm", "Dentist appointment at 3 pm"),
+    ]:
+        contradictory += [(a, "work"), (b, "personal")]
+    with Profile.create("taught") as good, Profile.create("noisy") as bad:
+        good.correct_many(consistent)
+        bad.correct_many(contradictory)
+        trusted = PersonalClassifier(engine, LABELS, good, calibrate=False)
+        noisy = PersonalClassifier(engine, LABELS, bad, calibrate=False)
+        assert trusted.self_accuracy() == 1.0 and trusted.trusted()
+        assert noisy.self_accuracy() == 0.0 and not noisy.trusted()
+        # a repeated text is left out with its copies: it cannot vouch for itself
+        good.correct("Chess club meets Thursday at 7", "work")
+        again = PersonalClassifier(engine, LABELS, good, calibrate=False)
+        assert again.self_accuracy() < 1.0
+        # untrusted corrections still count as evidence, but the text is scored with the plain
+        # prompt (batched with the cached prefix), never with their labels as examples
+        # (here the model is no better than chance on these corrections, so it is not run at all;
+        # give it the weight and the record of a model that is better than them)
+        assert noisy.model_weight() == 0.0
+        noisy._weight, noisy._model_accuracy = 0.5, 0.6
+        with_examples = []
+        monkeypatch.setattr(noisy, "_model", lambda *a: with_examples.append(a))
+        text = "Lunch with Sam on Saturday, ok?"
+        plain = edgewise.classify(text, LABELS, engine=engine, calibrate=False)
+        res = noisy.classify(text)
+        assert not with_examples and res.input_tokens == plain.input_tokens > 0
+        assert trusted.classify("Chess club Thursday: bring your board").label == "personal"
+
+
 def test_profile_label_set_is_enforced(engine):
     with Profile.create("fixed", labels=["spam", "ham"]) as prof:
         with pytest.raises(InputError, match="not in the label set of profile 'fixed'"):
