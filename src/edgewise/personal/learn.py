@@ -170,8 +170,7 @@ class PersonalClassifier:
         # the texts being classified are not cached: the profile keeps what the user gave it
         assert self.embedder is not None  # set whenever there are corrections
         vecs = self.embedder.embed(list(texts))
-        sims = (1 - CHAR_WEIGHT) * (vecs @ self._vectors.T)
-        sims += CHAR_WEIGHT * np.stack([self._chars.similarities(t) for t in texts])
+        sims = self._similarities(vecs, texts)
         k = min(K, sims.shape[1])
         top = np.argsort(-sims, axis=1)[:, :k]
         uncovered = np.ones(m, dtype=bool)
@@ -186,6 +185,11 @@ class PersonalClassifier:
                 knn[self._covered] = inside * 0.5 * (share + head[row])
             out[row] = knn
         return out, top, np.take_along_axis(sims, top, axis=1)
+
+    def _similarities(self, vecs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """Similarity of each text (with its MiniLM vector) to every correction."""
+        sims = (1 - CHAR_WEIGHT) * (vecs @ self._vectors.T)
+        return sims + CHAR_WEIGHT * np.stack([self._chars.similarities(t) for t in texts])
 
     def _kernel(self, sims: np.ndarray, labels: np.ndarray, uncovered: np.ndarray) -> np.ndarray:
         """kNN label probabilities from the nearest corrections' similarities (descending) and
@@ -203,8 +207,7 @@ class PersonalClassifier:
             n, m = len(self.corrections), len(self.labels)
             rows = list(range(max(0, n - LOO_SAMPLE), n))
             texts = [self.corrections[i].text for i in rows]
-            sims = (1 - CHAR_WEIGHT) * (self._vectors[rows] @ self._vectors.T)
-            sims += CHAR_WEIGHT * np.stack([self._chars.similarities(t) for t in texts])
+            sims = self._similarities(self._vectors[rows], texts)
             where: dict[str, list[int]] = {}
             for i, f in enumerate(self.corrections):
                 where.setdefault(f.text, []).append(i)
@@ -226,8 +229,7 @@ class PersonalClassifier:
         """Whether the corrections go into the prompt as examples (see the module doc)."""
         if len(self.corrections) < RELIABILITY_MIN:
             return False
-        self.model_weight()
-        return self.self_accuracy() >= (self._model_accuracy or 0.0)
+        return self.self_accuracy() >= (self.model_accuracy() or 0.0)
 
     # ------------------------------------------------------------------ classify
     def classify_many(
@@ -311,18 +313,25 @@ class PersonalClassifier:
     def model_weight(self) -> float:
         """The exponent of the model's probabilities for this profile (see the module doc)."""
         if self._weight is None:
-            sample = self.corrections[-RELIABILITY_SAMPLE:]
-            if len(sample) < RELIABILITY_MIN:
+            accuracy = self.model_accuracy()
+            if accuracy is None:
                 self._weight = MODEL_WEIGHT  # too few corrections to judge the model
             else:
-                res = self.base.classify_many([f.text for f in sample])
-                right = sum(r.label == f.label for r, f in zip(res, sample))
-                self._model_accuracy = right / len(sample)
                 # what the model can add is on the texts the corrections get wrong
-                weight = MODEL_WEIGHT * self._skill(self._model_accuracy)
+                weight = MODEL_WEIGHT * self._skill(accuracy)
                 weight *= 1.0 - self._skill(self.self_accuracy())
                 self._weight = weight if weight >= MIN_WEIGHT else 0.0
         return self._weight
+
+    def model_accuracy(self) -> float | None:
+        """The model's accuracy (plain prompt) on the latest ``RELIABILITY_SAMPLE``
+        corrections; None with fewer than ``RELIABILITY_MIN``."""
+        sample = self.corrections[-RELIABILITY_SAMPLE:]
+        if self._model_accuracy is None and len(sample) >= RELIABILITY_MIN:
+            res = self.base.classify_many([f.text for f in sample])
+            right = sum(r.label == f.label for r, f in zip(res, sample))
+            self._model_accuracy = right / len(sample)
+        return self._model_accuracy
 
     def _skill(self, accuracy: float) -> float:
         """Accuracy rescaled so that chance over this label set is 0 and perfect is 1."""
