@@ -21,7 +21,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def plain_llama(path: str, threads: int, n_ctx: int = 4096) -> Any:
+def plain_llama(path: str, threads: int, n_ctx: int = 4096, logits_all: bool = False) -> Any:
     """A plain llama_cpp.Llama with the same weight-buffer setting edgewise uses on this CPU."""
     import llama_cpp
     import llama_cpp.llama_cpp as capi
@@ -44,6 +44,7 @@ def plain_llama(path: str, threads: int, n_ctx: int = 4096) -> Any:
             n_batch=512,
             n_threads=threads,
             n_threads_batch=threads,
+            logits_all=logits_all,
             verbose=False,
         )
     finally:

@@ -9,8 +9,9 @@ baseline pays for each item's own tokens plus a few generated ones.
 
 edgewise scores the labels as continuations (no generation, no parsing), evaluates a batch's
 items as sequences sharing the prefix's KV cache, calibrates, and can run on a weight format
-made for this CPU: the shipped Q4_1 file requantized once (``--fast``, default Q4_0, whose
-matrices llama.cpp repacks for AVX2, and Q8_0, the faithful one).
+made for this CPU: the shipped Q4_1 file requantized once (``--fast``, default Q4_0 and
+IQ4_NL, whose matrices llama.cpp repacks for AVX2, and Q8_0, the faithful one; a GGUF path
+works too).
 
 Datasets: the shipped inbox (labels from its X-Expected-Label headers), SpamAssassin emails
 (ham/spam, 8 few-shot examples from its dev file, body budget 256 tokens) and short texts (the
@@ -147,11 +148,13 @@ def accuracy(pred: list[str | None], gold: list[str]) -> float:
 def main() -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--emails", type=int, default=100, help="SpamAssassin emails to classify")
-    p.add_argument("--short", type=int, default=200, help="subject lines to classify")
+    p.add_argument(
+        "--short", type=int, default=492, help="subject lines to classify (492: all but the shots)"
+    )
     p.add_argument("--budget", type=int, default=256, help="token budget for an email's text")
     p.add_argument(
         "--fast",
-        default="smollm2-135m:Q4_0,smollm2-135m:Q8_0",
+        default="smollm2-135m:Q4_0,smollm2-135m:IQ4_NL,smollm2-135m:Q8_0",
         help="comma-separated fast-format models (made from the shipped file on first use)",
     )
     p.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
@@ -162,7 +165,7 @@ def main() -> None:
     shipped = edgewise.load(args.model, threads=threads)
     fast = [edgewise.load(name, threads=threads) for name in args.fast.split(",") if name]
     llm = plain_llama(str(shipped.path), threads)
-    engines = {"shipped": shipped, **{f.info.file_type or f.name: f for f in fast}}
+    engines = {"shipped": shipped, **{f.name: f for f in fast}}
     rates = {key: prompt_rate(eng) for key, eng in engines.items()}
     print(f"model {shipped.name} ({shipped.info.file_type}), {threads} threads")
     print(
@@ -184,7 +187,7 @@ def main() -> None:
         sets.append(("short", texts, gold, ["ham", "spam"], SPAM_DESCRIPTIONS, shots, 60))
 
     header = (
-        f"{'dataset':<8} {'items':>5} {'tok/item':>8} {'method':<22} {'items/s':>8} "
+        f"{'dataset':<8} {'items':>5} {'tok/item':>8} {'method':<30} {'items/s':>8} "
         f"{'accuracy':>8} {'vs naive':>8} {'of bound':>8}"
     )
     print(header)
@@ -198,13 +201,13 @@ def main() -> None:
         rows.append(("naive llama-cpp-python", pred, secs, "shipped"))
         for key, eng in engines.items():
             pred, secs = ours(eng, texts, labels, desc, shots, budget)
-            rows.append((f"edgewise {eng.info.file_type}", pred, secs, key))
+            rows.append((f"edgewise {key}", pred, secs, key))
         base = len(texts) / rows[0][2]
         for method, pred, secs, which in rows:
             ips = len(texts) / secs
             bound = rates[which] / per_item
             print(
-                f"{name:<8} {len(texts):>5} {per_item:>8.0f} {method:<22} {ips:>8.2f} "
+                f"{name:<8} {len(texts):>5} {per_item:>8.0f} {method:<30} {ips:>8.2f} "
                 f"{accuracy(pred, gold):>8.3f} {ips / base:>7.2f}x {ips / bound:>7.0%}"
             )
         print()

@@ -165,3 +165,22 @@ def test_chunks_hold_about_a_token_budget_and_keep_order():
     assert all(s <= CHUNK_TOKENS for s in sizes) and sum(sizes) == 7 * 600
     huge = [(0, [1] * (CHUNK_TOKENS + 5)), (1, [1])]  # an item over the budget goes alone
     assert [len(c) for c in _chunks(huge)] == [1, 1]
+
+
+def test_item_text_keeps_runs_of_spaces_but_not_line_noise():
+    """Spaces padding a spam subject are evidence the model sees; CRLF, trailing spaces and
+    runs of blank lines are not."""
+    eng = FakeEngine()
+    seen: list[str] = []
+    tokenize = eng.tokenize
+
+    def spy(text: str, *, special: bool = False) -> list[int]:
+        seen.append(text)
+        return tokenize(text, special=special)
+
+    eng.tokenize = spy  # type: ignore[method-assign]
+    res = Classifier(eng, ["spam", "ham"], calibrate=False).classify_many(
+        ["Cheap meds          XKQZ7  \r\n\r\n\r\n\r\nbody  line\t \r\n"]
+    )
+    assert res[0].error is None
+    assert "Cheap meds          XKQZ7\n\nbody  line" in seen
