@@ -37,6 +37,15 @@ def all_logits(path: str, tokens: list[int], threads: int) -> np.ndarray:
     return rows - np.log(np.exp(rows).sum(axis=1, keepdims=True))
 
 
+def nll(logprobs: np.ndarray, tokens: list[int]) -> float:
+    """Mean negative log-likelihood of each next token of ``tokens``."""
+    return float(-logprobs[np.arange(len(tokens) - 1), tokens[1:]].mean())
+
+
+def row(name: str, size_mb: float, rate: float, kl: float, agree: float, loss: float) -> str:
+    return f"{name:<10} {size_mb:>8.1f} {rate:>12.0f} {kl:>8.4f} {agree:>12.3f} {loss:>7.3f}"
+
+
 def main() -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--formats", default="Q8_0,IQ4_NL,Q4_0", help="quantizations to compare")
@@ -47,14 +56,13 @@ def main() -> None:
     path = args.datasets / "spamassassin" / "dev.jsonl"
     if not path.is_file():
         sys.exit(f"{path} not found: pass --datasets DIR (the shared datasets folder)")
-    rows = [json.loads(line) for line in path.open()][-12:]
-    text = "\n\n".join(f"Subject: {r['subject']}\n{r['body'][:1500]}" for r in rows)
+    emails = [json.loads(line) for line in path.open()][-12:]
+    text = "\n\n".join(f"Subject: {r['subject']}\n{r['body'][:1500]}" for r in emails)
 
     shipped = edgewise.load(args.model, threads=threads)
     tokens = shipped.tokenize(text)[: args.tokens]
     ref = all_logits(str(shipped.path), tokens, threads)
     ref_p = np.exp(ref)
-    nll_ref = -np.mean([ref[i, tokens[i + 1]] for i in range(len(tokens) - 1)])
     print(
         f"model {shipped.name} ({shipped.info.file_type}), {threads} threads, {len(tokens)} tokens"
     )
@@ -62,21 +70,17 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     size = shipped.path.stat().st_size / 1e6
-    print(
-        f"{shipped.info.file_type + '*':<10} {size:>8.1f} {prompt_rate(shipped):>12.0f} "
-        f"{0.0:>8.4f} {1.0:>12.3f} {nll_ref:>7.3f}"
-    )
+    print(row(f"{shipped.info.file_type}*", size, prompt_rate(shipped), 0.0, 1.0, nll(ref, tokens)))
     shipped.close()
     for quant in [q.strip() for q in args.formats.split(",") if q.strip()]:
         eng = edgewise.load(f"{args.model}:{quant}", threads=threads)
         rate = max(prompt_rate(eng) for _ in range(2))
         size = eng.path.stat().st_size / 1e6
-        rows_q = all_logits(str(eng.path), tokens, threads)
+        got = all_logits(str(eng.path), tokens, threads)
         eng.close()
-        kl = float((ref_p * (ref - rows_q)).sum(axis=1).mean())
-        agree = float((ref.argmax(axis=1) == rows_q.argmax(axis=1)).mean())
-        nll = -np.mean([rows_q[i, tokens[i + 1]] for i in range(len(tokens) - 1)])
-        print(f"{quant:<10} {size:>8.1f} {rate:>12.0f} {kl:>8.4f} {agree:>12.3f} {nll:>7.3f}")
+        kl = float((ref_p * (ref - got)).sum(axis=1).mean())
+        agree = float((ref.argmax(axis=1) == got.argmax(axis=1)).mean())
+        print(row(quant, size, rate, kl, agree, nll(got, tokens)))
     print("\n* the shipped file, the reference; KL is KL(shipped || format) per token")
 
 
