@@ -153,3 +153,13 @@ def test_triage_streams_in_order_and_reports_the_broken_message():
     )
     dumped = results[0].model_dump(by_alias=True)
     assert "from" in dumped and "sender" not in dumped
+
+
+def test_a_folded_header_is_unfolded_and_its_inner_spaces_kept(tmp_path):
+    d = tmp_path / "mails"
+    d.mkdir()
+    (d / "pad.eml").write_bytes(
+        b"From: a@example.com\r\nSubject: Cheap meds          XKQZ7\r\n\tand more\r\n\r\nbody\r\n"
+    )
+    (mail,) = read_inbox(d)
+    assert mail.subject == "Cheap meds          XKQZ7 and more"

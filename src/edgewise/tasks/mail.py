@@ -105,7 +105,10 @@ def _header(msg: Message, name: str) -> str:
         value = msg.get(name)
     except Exception:  # a header the policy cannot parse
         value = msg.get_all(name, [""])[0] if hasattr(msg, "get_all") else ""
-    return " ".join(str(value or "").split())
+    # unfolded (a line break and the indentation after it become one space, a tab a space);
+    # runs of spaces inside the value are kept, as classification keeps them: spam pads its
+    # subjects
+    return re.sub(r"[ \t]*\r?\n[ \t]*", " ", str(value or "")).replace("\t", " ").strip()
 
 
 def from_message(msg: Message, default_id: str) -> Email:
