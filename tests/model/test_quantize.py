@@ -56,7 +56,7 @@ def test_cli_quantize_writes_next_to_the_input_and_refuses_bad_input(tmp_path):
     assert bad_type.exit_code == 1
     assert bad_type.stderr.strip().splitlines() == [
         "error: unknown quantization type 'Q3_XYZ'; use one of F16, Q8_0, Q6_K, Q5_K_M, "
-        "Q4_K_M, Q4_K_S, Q4_0, IQ4_NL"
+        "Q4_K_M, Q4_K_S, Q4_0, IQ4_NL, F32"
     ]
     missing = runner.invoke(cli, ["quantize", str(folder / "none.gguf"), "--type", "Q8_0"])
     assert missing.exit_code == 1
@@ -68,3 +68,29 @@ def test_cli_quantize_writes_next_to_the_input_and_refuses_bad_input(tmp_path):
     assert result.stdout.startswith(f"{out}: Q8_0, ")
     assert read_gguf(out).file_type == "Q8_0"
     assert sorted(p.name for p in folder.iterdir()) == sorted([src.name, out.name])  # no .part
+
+
+def test_derived_f32_is_the_exact_expansion_of_the_shipped_file(engine):
+    import gguf
+    import numpy as np
+
+    path = resolve("smollm2-135m:F32").path
+    assert read_gguf(path).file_type == "F32"
+    shipped = {t.name: t for t in gguf.GGUFReader(str(smollm2_path())).tensors}
+    expanded = {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
+    assert expanded.keys() == shipped.keys()
+    for name in ("token_embd.weight", "blk.0.attn_q.weight", "blk.29.ffn_down.weight"):
+        src, out = shipped[name], expanded[name]
+        assert src.tensor_type != gguf.GGMLQuantizationType.F32  # Q8_0 / Q4_1 in the shipped file
+        assert out.tensor_type == gguf.GGMLQuantizationType.F32
+        exact = gguf.quants.dequantize(np.asarray(src.data), src.tensor_type)
+        assert np.array_equal(np.asarray(out.data).reshape(exact.shape), exact)
+    # the same model: label scores agree with the shipped file's (which rounds activations
+    # to 8 bits inside its matrix products, so not to the last digit)
+    texts = ["I love it, wonderful!", "I hate it, terrible.", "The parcel arrives on Monday."]
+    with edgewise.load("smollm2-135m:F32") as eng:
+        ours = edgewise.Classifier(eng, ["positive", "negative"]).classify_many(texts)
+    ref = edgewise.Classifier(engine, ["positive", "negative"]).classify_many(texts)
+    for a, b in zip(ours, ref):
+        assert a.label == b.label
+        assert abs(a.scores["positive"] - b.scores["positive"]) < 0.05

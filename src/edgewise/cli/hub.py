@@ -189,7 +189,7 @@ def recommend(
     "quant",
     required=True,
     metavar="TYPE",
-    help="Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S, Q4_0, IQ4_NL (or F16).",
+    help="Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S, Q4_0, IQ4_NL (or F16, F32).",
 )
 @click.option(
     "-o",
