@@ -9,16 +9,20 @@ baseline pays for each item's own tokens plus a few generated ones.
 
 edgewise scores the labels as continuations (no generation, no parsing), evaluates a batch's
 items as sequences sharing the prefix's KV cache, calibrates, and can run on a weight format
-made for this CPU: the shipped Q4_1 file requantized once (``--fast``, default Q4_0 and
-IQ4_NL, whose matrices llama.cpp repacks for AVX2, and Q8_0, the faithful one; a GGUF path
-works too).
+made for this CPU from the shipped Q4_1 file (``--fast``): F32, its exact expansion (the same
+model, evaluated by llama.cpp's F32 matrix kernels); Q4_0 and IQ4_NL, whose matrices llama.cpp
+repacks for AVX2; and Q8_0 (a GGUF path works too).
 
 Datasets: the shipped inbox (labels from its X-Expected-Label headers), SpamAssassin emails
 (ham/spam, 8 few-shot examples from its dev file, body budget 256 tokens) and short texts (the
-same emails' subject lines). The prompt-speed bound is the items' own tokens divided by the
-rate of one 512-token prompt evaluation through llama.cpp for the same file and threads.
+same emails' subject lines). The methods run on the same items in rounds that alternate them,
+so a host whose speed drifts during the run (these VMs' does, by 30% and more) weighs on all
+alike. "of bound": items/s against the items' own tokens divided by the rate of one 512-token
+prompt evaluation through llama.cpp for the same file and threads. "@prefix": the same with the
+rate measured after a prefix as long as the task's prompt (instructions, labels, few-shot
+examples), whose attention every item's tokens pay in both ways.
 
-    .venv/bin/python benchmarks/triage.py [--emails 100] [--short 200] [--datasets DIR]
+    .venv/bin/python benchmarks/triage.py [--emails 100] [--short 492] [--rounds 5] [--datasets DIR]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import mailbox
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +87,11 @@ def load_spam(datasets: Path, n: int, short: bool) -> tuple[list[str], list[str]
 
 def naive(
     llm: Any,
-    texts: list[str],
     labels: list[str],
     descriptions: dict[str, str],
     examples: list[Example],
-) -> tuple[list[str | None], float]:
+) -> Callable[[list[str]], list[str | None]]:
+    """The naive way as a function of a chunk of texts (the same Llama object throughout)."""
     lines = "\n".join(f"- {lab}: {descriptions[lab]}" for lab in labels)
     system = (
         "Classify the text into exactly one of the labels below.\n\n"
@@ -99,44 +104,79 @@ def naive(
             {"role": "assistant", "content": ex.label},
         ]
     by_length = sorted(labels, key=len, reverse=True)
-    out: list[str | None] = []
-    t0 = time.perf_counter()
-    for text in texts:
-        messages = [{"role": "system", "content": system}, *shots]
-        messages.append({"role": "user", "content": f"Text:\n{text}"})
-        reply = llm.create_chat_completion(messages=messages, max_tokens=8, temperature=0.0)
-        answer = (reply["choices"][0]["message"]["content"] or "").lower()
-        out.append(next((lab for lab in by_length if lab.lower() in answer), None))
-    return out, time.perf_counter() - t0
+
+    def run(texts: list[str]) -> list[str | None]:
+        out: list[str | None] = []
+        for text in texts:
+            messages = [{"role": "system", "content": system}, *shots]
+            messages.append({"role": "user", "content": f"Text:\n{text}"})
+            reply = llm.create_chat_completion(messages=messages, max_tokens=8, temperature=0.0)
+            answer = (reply["choices"][0]["message"]["content"] or "").lower()
+            out.append(next((lab for lab in by_length if lab.lower() in answer), None))
+        return out
+
+    return run
 
 
 def ours(
     engine: Any,
-    texts: list[str],
     labels: list[str],
     descriptions: dict[str, str],
     examples: list[Example],
     budget: int,
-) -> tuple[list[str | None], float]:
+    texts: list[str],
+) -> Callable[[list[str]], list[str | None]]:
+    """edgewise as a function of a chunk of ``texts`` (one Classifier: the prefix stays warm).
+
+    The first call also computes the calibration from all of ``texts``, as one
+    ``classify_many`` call over the whole set (what ``edgewise triage`` makes) would.
+    """
     clf = Classifier(
         engine, labels, descriptions=descriptions, examples=examples, max_input_tokens=budget
     )
-    t0 = time.perf_counter()
-    results = clf.classify_many(texts)
-    return [r.label for r in results], time.perf_counter() - t0
+
+    def run(chunk: list[str]) -> list[str | None]:
+        clf.prepare(texts)  # a no-op after the first call
+        return [r.label for r in clf.classify_many(chunk)]
+
+    return run
 
 
-def prompt_rate(engine: Any) -> float:
-    """Tokens/s of one 512-token prompt evaluation through llama.cpp (best of 3).
+def interleaved(
+    methods: dict[str, Callable[[list[str]], list[str | None]]], texts: list[str], rounds: int
+) -> dict[str, tuple[list[str | None], float]]:
+    """Every method on the same items, in rounds that alternate the methods (each round
+    starts with the next method), so a host that slows down or speeds up during the run
+    weighs on all of them alike. Returns predictions and summed seconds per method."""
+    names = list(methods)
+    preds: dict[str, list[str | None]] = {n: [] for n in names}
+    secs = dict.fromkeys(names, 0.0)
+    size = -(-len(texts) // rounds)
+    for r in range(rounds):
+        chunk = texts[r * size : (r + 1) * size]
+        if not chunk:
+            break
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            preds[name] += methods[name](chunk)
+            secs[name] += time.perf_counter() - t0
+    return {n: (preds[n], secs[n]) for n in names}
+
+
+def prompt_rate(engine: Any, after: int = 0) -> float:
+    """Tokens/s of one 512-token prompt evaluation through llama.cpp (best of 3), at the
+    start of the context or ``after`` tokens of an evaluated prefix.
 
     Measured through the engine's own llama_decode call, so the weights sit in the same
     buffers (repacked Q4_0 included) as in the classification runs.
     """
-    toks = engine.tokenize("The quick brown fox jumps over the lazy dog. " * 80)[:512]
+    toks = engine.tokenize("The quick brown fox jumps over the lazy dog. " * (80 + after // 10))
+    head, toks = toks[: max(after, 1)], toks[max(after, 1) :][:512]
+    engine.score_batch(head, [toks[:1]], ["a"])  # the prefix is evaluated once, then cached
     best = float("inf")
     for _ in range(3):
         t = time.perf_counter()
-        engine.score_batch(toks[:1], [toks[1:]], ["a"])
+        engine.score_batch(head, [toks], ["a"])
         best = min(best, time.perf_counter() - t)
     return len(toks) / best
 
@@ -154,11 +194,14 @@ def main() -> None:
     p.add_argument("--budget", type=int, default=256, help="token budget for an email's text")
     p.add_argument(
         "--fast",
-        default="smollm2-135m:Q4_0,smollm2-135m:IQ4_NL,smollm2-135m:Q8_0",
+        default="smollm2-135m:F32,smollm2-135m:Q4_0,smollm2-135m:IQ4_NL,smollm2-135m:Q8_0",
         help="comma-separated fast-format models (made from the shipped file on first use)",
     )
     p.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
     p.add_argument("--only", default="inbox,emails,short", help="datasets to run")
+    p.add_argument(
+        "--rounds", type=int, default=5, help="rounds the methods alternate in (see interleaved)"
+    )
     args = p.parse_args()
     threads = args.threads or Settings.from_env().threads
 
@@ -188,7 +231,7 @@ def main() -> None:
 
     header = (
         f"{'dataset':<8} {'items':>5} {'tok/item':>8} {'method':<30} {'items/s':>8} "
-        f"{'accuracy':>8} {'vs naive':>8} {'of bound':>8}"
+        f"{'accuracy':>8} {'vs naive':>8} {'of bound':>8} {'@prefix':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -196,21 +239,32 @@ def main() -> None:
         texts = [cut(shipped, t, budget) for t in texts]
         shots = [Example(text=cut(shipped, e.text, 128), label=e.label) for e in shots]
         per_item = sum(len(shipped.tokenize(t)) for t in texts) / len(texts)
-        rows = []
-        pred, secs = naive(llm, texts, labels, desc, shots)
-        rows.append(("naive llama-cpp-python", pred, secs, "shipped"))
+        methods = {"naive llama-cpp-python": naive(llm, labels, desc, shots)}
+        which = {"naive llama-cpp-python": "shipped"}
         for key, eng in engines.items():
-            pred, secs = ours(eng, texts, labels, desc, shots, budget)
-            rows.append((f"edgewise {key}", pred, secs, key))
-        base = len(texts) / rows[0][2]
-        for method, pred, secs, which in rows:
+            methods[f"edgewise {key}"] = ours(eng, labels, desc, shots, budget, texts)
+            which[f"edgewise {key}"] = key
+        # the rate after a prefix as long as this task's prompt: attention over the few-shot
+        # prefix costs every item's tokens, in both ways, but not in the 512-token bound
+        n_prefix = Classifier(
+            shipped, labels, descriptions=desc, examples=shots, max_input_tokens=budget
+        ).prefix_tokens
+        at_prefix = {key: prompt_rate(eng, n_prefix) for key, eng in engines.items()}
+        results = interleaved(methods, texts, min(args.rounds, len(texts)))
+        base = len(texts) / results["naive llama-cpp-python"][1]
+        for method, (pred, secs) in results.items():
             ips = len(texts) / secs
-            bound = rates[which] / per_item
+            key = which[method]
             print(
                 f"{name:<8} {len(texts):>5} {per_item:>8.0f} {method:<30} {ips:>8.2f} "
-                f"{accuracy(pred, gold):>8.3f} {ips / base:>7.2f}x {ips / bound:>7.0%}"
+                f"{accuracy(pred, gold):>8.3f} {ips / base:>7.2f}x "
+                f"{ips / (rates[key] / per_item):>7.0%} {ips / (at_prefix[key] / per_item):>7.0%}"
             )
-        print()
+        print(
+            f"({n_prefix}-token prompt prefix; 512-token rate after it: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in at_prefix.items())
+            + " tok/s)\n"
+        )
 
 
 if __name__ == "__main__":

@@ -169,6 +169,13 @@ class Classifier:
             self._prefix, self._suffix = self._split(self._single_messages())
         self._reserve = max(len(c) for c in self._conts) + 8
 
+    @property
+    def prefix_tokens(self) -> int:
+        """Tokens of the prompt before each item's text (instructions, labels, examples),
+        evaluated once and shared by every item (0 for multi-label, whose prompt holds the
+        item)."""
+        return len(getattr(self, "_prefix", ()))
+
     # ------------------------------------------------------------------ validation
     @staticmethod
     def _check_labels(labels: Sequence[str], multi_label: bool) -> list[str]:
