@@ -3,11 +3,11 @@
 The bundled SmolLM2-135M ships as Q4_1, whose matrices llama.cpp cannot repack on x86. The
 formats made from it (``smollm2-135m:Q4_0`` and the rest) run faster, but each is a second
 quantization of already-quantized weights, except F32, the exact expansion (it moves only
-because the shipped file's kernels round activations to 8 bits). This prints, per format, the 512-token prompt rate
-through edgewise's engine (the same buffers as classification, repacked layouts included) and
-how far its next-token distributions move from the shipped file's on real text: mean KL
-divergence (nats per token) and top-1 agreement over ``--tokens`` tokens of SpamAssassin
-emails, teacher-forced. Task accuracy is ``triage.py``'s job; this says where to look.
+because the shipped file's kernels round activations to 8 bits). This prints, per format, the
+512-token prompt rate through edgewise's engine (the same buffers as classification, repacked
+layouts included) and how far its next-token distributions move from the shipped file's on
+real text: mean KL divergence (nats per token) and top-1 agreement over ``--tokens`` tokens of
+SpamAssassin emails, teacher-forced. Task accuracy is ``triage.py``'s job; this says where to look.
 
     .venv/bin/python benchmarks/formats.py [--formats F32,Q8_0,IQ4_NL,Q4_0] [--tokens 1024]
 """

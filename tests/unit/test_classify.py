@@ -184,3 +184,11 @@ def test_item_text_keeps_runs_of_spaces_but_not_line_noise():
     )
     assert res[0].error is None
     assert "Cheap meds          XKQZ7\n\nbody  line" in seen
+
+
+def test_prefix_tokens_counts_the_shared_prompt_before_the_item():
+    eng = FakeEngine()
+    plain = Classifier(eng, ["spam", "ham"])
+    shots = Classifier(eng, ["spam", "ham"], examples=[("win cash now", "spam")])
+    assert 0 < plain.prefix_tokens < shots.prefix_tokens  # examples sit in the shared prefix
+    assert Classifier(eng, ["spam", "ham"], multi_label=True).prefix_tokens == 0

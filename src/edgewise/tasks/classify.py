@@ -156,6 +156,8 @@ class Classifier:
         self.instruction = instruction or (MULTI_INSTRUCTION if multi_label else INSTRUCTION)
         self._prior: list[float] | None = None
         self.prior_skew: float | None = None  # the measured prior's distance from uniform
+        self._prefix: list[int] = []  # multi-label prompts hold the item: no shared prefix
+        self._suffix: list[int] = []
         if multi_label:
             self._answers = ["yes", "no"] if engine.chat_mode else [" yes", " no"]
             self._conts: list[list[int]] = [engine.tokenize(a) for a in self._answers]
@@ -174,7 +176,7 @@ class Classifier:
         """Tokens of the prompt before each item's text (instructions, labels, examples),
         evaluated once and shared by every item (0 for multi-label, whose prompt holds the
         item)."""
-        return len(getattr(self, "_prefix", ()))
+        return len(self._prefix)
 
     # ------------------------------------------------------------------ validation
     @staticmethod
