@@ -14,6 +14,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("EDGEWISE_HOME", str(home))
     monkeypatch.delenv("EDGEWISE_N_CTX", raising=False)
     monkeypatch.delenv("EDGEWISE_THREADS", raising=False)
+    # engines outlive a test's home (the session engine): the prefix store is tested on
+    # engines made for it, and stays off elsewhere
+    monkeypatch.setenv("EDGEWISE_PREFIX_CACHE", "0")
     # EDGEWISE_TEST_THREADS=1 keeps parallel test runs on a 2-core machine from spin-waiting
     # each other's llama.cpp threads; CI leaves it unset and tests run with the default.
     if os.environ.get("EDGEWISE_TEST_THREADS"):

@@ -3,6 +3,8 @@
 ``EDGEWISE_HOME`` (default ``~/.edgewise``) holds registered models, assembled bundled models
 and, later, profiles. ``EDGEWISE_THREADS`` overrides the thread count (default: physical
 cores available to this process). ``EDGEWISE_N_CTX`` overrides the default context window.
+``EDGEWISE_PREFIX_CACHE=0`` stops keeping evaluated classifier prompts on disk
+(``engines/prefix_store.py``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Settings:
     threads: int = field(default_factory=physical_cores)
     n_ctx: int | None = None
     flash_attn: bool = True
+    prefix_cache: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -75,4 +78,5 @@ class Settings:
             threads=_int_env("EDGEWISE_THREADS") or physical_cores(),
             n_ctx=_int_env("EDGEWISE_N_CTX"),
             flash_attn=os.environ.get("EDGEWISE_FLASH_ATTN", "1") != "0",
+            prefix_cache=os.environ.get("EDGEWISE_PREFIX_CACHE", "1") != "0",
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,44 @@ def test_route_cli(tmp_path):
     bad.write_text("[labels.a]\nfolder = 1\n")
     result = CliRunner().invoke(cli, ["route", "--rules", str(bad), "x"])
     assert result.exit_code == 1 and result.output.count("\n") == 1
+
+
+def test_a_classifier_prompt_is_kept_on_disk_for_the_next_process(tmp_path, monkeypatch):
+    """A new engine (as in a new process) loads the evaluated prompt from the prefix store
+    instead of evaluating it, and scores exactly as an engine that evaluated it; a damaged
+    file is evaluated again and replaced; EDGEWISE_PREFIX_CACHE=0 keeps nothing."""
+    import edgewise
+    from edgewise.tasks.triage import DESCRIPTIONS, EXAMPLES
+
+    monkeypatch.setenv("EDGEWISE_PREFIX_CACHE", "1")
+    store = Path(os.environ["EDGEWISE_HOME"]) / "cache" / "prefixes"
+    texts = ["The production database is down and customers cannot pay.", "Lunch on Friday?"]
+
+    def run() -> tuple[list[dict[str, float]], dict[str, int], int]:
+        eng = edgewise.load("smollm2-135m", n_ctx=1024)
+        try:
+            clf = Classifier(
+                eng, LABELS, descriptions=DESCRIPTIONS, examples=EXAMPLES, calibrate=False
+            )
+            scores = [r.scores for r in clf.classify_many(texts)]
+            return scores, dict(eng.stats), clf.prefix_tokens
+        finally:
+            eng.close()
+
+    first, stats, n_prefix = run()
+    assert stats["disk_tokens"] == 0
+    (path,) = store.glob("*.kv")
+    again, stats, _ = run()
+    assert stats["disk_tokens"] == n_prefix and again == first
+
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    repaired, stats, _ = run()
+    assert stats["disk_tokens"] == 0 and repaired == first
+    assert path.read_bytes() != bytes(data)  # replaced by a good copy
+
+    monkeypatch.setenv("EDGEWISE_PREFIX_CACHE", "0")
+    path.unlink()
+    off, stats, _ = run()
+    assert off == first and stats["disk_tokens"] == 0 and not list(store.glob("*.kv"))

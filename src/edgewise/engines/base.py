@@ -57,6 +57,8 @@ class Engine(Protocol):
         prefix: Prompt | Sequence[int],
         items: Sequence[str | Sequence[int]],
         continuations: Sequence[str | Sequence[int]],
+        *,
+        persist: bool = False,
     ) -> list[list[ContinuationScore]]: ...
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...

@@ -162,6 +162,8 @@ class FakeEngine:
         prefix: Prompt | Sequence[int],
         items: Sequence[str | Sequence[int]],
         continuations: Sequence[str | Sequence[int]],
+        *,
+        persist: bool = False,
     ) -> list[list[ContinuationScore]]:
         if prefix and not isinstance(prefix, str) and isinstance(prefix[0], int):
             base = self.detokenize(prefix) + " "  # type: ignore[arg-type]

@@ -11,6 +11,9 @@ instead of ``llama_cpp.Llama``:
 - Continuation scoring evaluates the shared prompt once. Candidate continuations and batch
   items become extra sequences that share the prompt's KV cells (``llama_memory_seq_cp``),
   evaluated together in as few ``llama_decode`` calls as fit in a batch.
+- A classifier's prompt prefix (``score_batch(..., persist=True)``) is also kept on disk
+  (``prefix_store``): a new process loads its KV cells (``llama_state_seq_set_data``, one
+  sequence, no logits) instead of evaluating it again.
 - Sampling uses llama.cpp's sampler chain (grammar, penalties, top-k/top-p, temperature).
 - Embeddings use a second context on the same (memory-mapped) weights, created on first use.
 
@@ -37,6 +40,8 @@ from edgewise import chat_template
 from edgewise.catalog import ModelEntry, resolve
 from edgewise.config import Settings
 from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt, collect
+from edgewise.engines.prefix_store import MIN_TOKENS as PERSIST_MIN_TOKENS
+from edgewise.engines.prefix_store import PrefixStore, library_id
 from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
@@ -488,7 +493,12 @@ class LlamaCppEngine:
         self._slots = [_Slot(seq=i) for i in range(CACHE_SLOTS)]
         self._ghosts: list[list[int]] = []
         self._scratch = list(range(CACHE_SLOTS, self.n_seq_max))
-        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "decode_calls": 0}
+        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "decode_calls": 0, "disk_tokens": 0}
+        self._store = (
+            PrefixStore(settings.home / "cache" / "prefixes", self.path, library_id())
+            if settings.prefix_cache and self._ctx is not None
+            else None
+        )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -665,17 +675,27 @@ class LlamaCppEngine:
             self._drop(warm.pop(0))
         return target, n
 
-    def _eval_prefix(self, tokens: list[int], *, need_logits: bool) -> tuple[_Slot, int]:
+    def _eval_prefix(
+        self, tokens: list[int], *, need_logits: bool, persist: bool = False
+    ) -> tuple[_Slot, int]:
         """Bring a slot to hold exactly ``tokens``; evaluate only what is not cached.
 
         Returns the slot and how many tokens were reused. With ``need_logits`` the last
-        token is always evaluated, so its logits are available at output index -1.
+        token is always evaluated, so its logits are available at output index -1. With
+        ``persist`` the prefix is loaded from, or else saved to, the on-disk prefix store.
         """
         if len(tokens) >= self.n_ctx:
             raise ContextLengthExceededError(len(tokens), self.n_ctx)
         slot, common = self._slot_for(tokens)
         if need_logits:
             common = min(common, len(tokens) - 1)
+        persist = persist and not need_logits and self._store is not None
+        persist = persist and len(tokens) >= PERSIST_MIN_TOKENS
+        if persist and len(tokens) - common >= PERSIST_MIN_TOKENS and self._restore(slot, tokens):
+            self.stats["prompt_tokens"] += len(tokens)
+            self.stats["cached_tokens"] += len(tokens)
+            self.stats["disk_tokens"] += len(tokens)
+            return slot, len(tokens)
         self._lib.llama_memory_seq_rm(self._mem, slot.seq, common, -1)
         del slot.tokens[common:]
         slot.used = time.monotonic()
@@ -696,7 +716,35 @@ class LlamaCppEngine:
             pos = end
         self.stats["prompt_tokens"] += len(tokens)
         self.stats["cached_tokens"] += common
+        if persist and common < len(tokens):
+            self._persist(slot)
         return slot, common
+
+    def _restore(self, slot: _Slot, tokens: list[int]) -> bool:
+        """Load ``tokens``' KV cells from the prefix store into ``slot``; False if absent."""
+        assert self._store is not None
+        payload = self._store.load(tokens)
+        if payload is None:
+            return False
+        buf = (ctypes.c_uint8 * len(payload)).from_buffer_copy(payload)
+        # llama.cpp empties the sequence, then needs one contiguous run of free cells
+        if self._lib.llama_state_seq_set_data(self._ctx.ctx, buf, len(payload), slot.seq) == 0:
+            self._lib.llama_memory_seq_rm(self._mem, slot.seq, -1, -1)
+            slot.tokens = []
+            log.debug("a stored prefix did not fit the KV cache; evaluating it instead")
+            return False
+        slot.tokens = list(tokens)
+        slot.used = time.monotonic()
+        return True
+
+    def _persist(self, slot: _Slot) -> None:
+        """Save ``slot``'s KV cells (exactly its tokens) to the prefix store."""
+        assert self._store is not None
+        size = self._lib.llama_state_seq_get_size(self._ctx.ctx, slot.seq)
+        buf = (ctypes.c_uint8 * size)()
+        if self._lib.llama_state_seq_get_data(self._ctx.ctx, buf, size, slot.seq) != size:
+            return
+        self._store.save(slot.tokens, bytes(buf))
 
     def _logits_row(self, index: int) -> np.ndarray:
         ptr = self._lib.llama_get_logits_ith(self._ctx.ctx, index)
@@ -880,6 +928,8 @@ class LlamaCppEngine:
         prefix: Prompt | Sequence[int],
         items: Sequence[str | Sequence[int]],
         continuations: Sequence[str | Sequence[int]],
+        *,
+        persist: bool = False,
     ) -> list[list[ContinuationScore]]:
         """Score ``continuations`` after ``prefix + item`` for every item.
 
@@ -888,7 +938,8 @@ class LlamaCppEngine:
 
         The prefix is evaluated once (and stays cached for the next call); each item, and
         each multi-token continuation, becomes a sequence that shares the prefix's KV cells,
-        and as many as fit are evaluated in one llama_decode call.
+        and as many as fit are evaluated in one llama_decode call. ``persist`` marks a prefix
+        that later processes will use again (a classifier's prompt): it is kept on disk.
         """
         self._need_ctx()
         if not continuations:
@@ -913,7 +964,7 @@ class LlamaCppEngine:
             for t in items
         ]
         with self._lock:
-            return self._score_batch(prefix_tokens, item_tokens, conts, names)
+            return self._score_batch(prefix_tokens, item_tokens, conts, names, persist)
 
     def _score_batch(
         self,
@@ -921,13 +972,14 @@ class LlamaCppEngine:
         items: list[list[int]],
         conts: list[list[int]],
         texts: Sequence[str],
+        persist: bool = False,
     ) -> list[list[ContinuationScore]]:
         multi = [k for k, c in enumerate(conts) if len(c) > 1]
         # An item needs at least one token of its own; an empty item borrows the prefix's last.
         if any(not it for it in items) and not prefix:
             raise EdgewiseError("nothing to score after: prompt and item are both empty")
         if prefix:
-            slot, _ = self._eval_prefix(prefix, need_logits=False)
+            slot, _ = self._eval_prefix(prefix, need_logits=False, persist=persist)
             slot_seq = slot.seq
         else:
             slot_seq, slot = -1, None

@@ -560,12 +560,15 @@ class OnnxEngine:
         prefix: Prompt | Sequence[int],
         items: Sequence[str | Sequence[int]],
         continuations: Sequence[str | Sequence[int]],
+        *,
+        persist: bool = False,
     ) -> list[list[ContinuationScore]]:
         """Score ``continuations`` after ``prefix + item`` for every item.
 
         ``prefix``, each item and each continuation may be given as token ids (from
         ``prompt_tokens`` and ``tokenize``). The prefix is evaluated once and stays cached; each item appends only
-        its own tokens, and each multi-token continuation its tokens but the last.
+        its own tokens, and each multi-token continuation its tokens but the last. ``persist``
+        is accepted for the engine interface; this engine keeps no prefixes on disk.
         """
         self._need_open()
         if not continuations:

@@ -4,7 +4,8 @@ The model never generates an answer to be parsed. The instructions, the label li
 descriptions and the few-shot examples form one prompt prefix, evaluated once and kept in the
 engine's KV cache; each item's text follows it, and every label is scored as a continuation
 (multi-token labels in full). Items of a batch are evaluated together as sequences sharing the
-prefix (``Engine.score_batch``).
+prefix (``Engine.score_batch``), and the prefix is kept on disk for the next process
+(``persist``).
 
 Raw label scores of a small model are dominated by its prior over the label names (measured:
 SmolLM2-135M put all 200 SMS of a sample in one class). ``calibrate=True`` (the default)
@@ -299,7 +300,7 @@ class Classifier:
                 sources = list(CONTENT_FREE)
             budget = self.max_input_tokens or self.engine.n_ctx // 4
             items = [self.engine.tokenize(t)[:budget] + self._suffix for t in sources]
-            rows = self.engine.score_batch(self._prefix, items, self._conts)
+            rows = self.engine.score_batch(self._prefix, items, self._conts, persist=True)
             probs = [self._probs(r) for r in rows]
             prior = [sum(p[k] for p in probs) / len(probs) for k in range(len(self.labels))]
             self.prior_skew = 0.5 * sum(abs(q - 1 / len(prior)) for q in prior)
@@ -344,7 +345,9 @@ class Classifier:
         done = len(texts) - len(pending)
         for chunk in _chunks(pending):
             t0 = time.perf_counter()
-            rows = self.engine.score_batch(self._prefix, [t for _, t in chunk], self._conts)
+            rows = self.engine.score_batch(
+                self._prefix, [t for _, t in chunk], self._conts, persist=True
+            )
             ms = (time.perf_counter() - t0) * 1000 / len(chunk)
             for (i, _), row in zip(chunk, rows):
                 probs = self._probs(row)
