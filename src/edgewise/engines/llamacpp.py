@@ -495,7 +495,11 @@ class LlamaCppEngine:
         self._scratch = list(range(CACHE_SLOTS, self.n_seq_max))
         self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "decode_calls": 0, "disk_tokens": 0}
         self._store = (
-            PrefixStore(settings.home / "cache" / "prefixes", self.path, library_id())
+            PrefixStore(
+                settings.home / "cache" / "prefixes",
+                self.path,
+                f"{library_id()}|flash_attn={settings.flash_attn}",  # V cells' layout differs
+            )
             if settings.prefix_cache and self._ctx is not None
             else None
         )
