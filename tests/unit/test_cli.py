@@ -117,3 +117,33 @@ def test_chat_drops_oldest_turns_when_the_context_is_full(runner, monkeypatch):
 def test_bad_context_size_is_a_usage_error(runner, fake):
     result = runner.invoke(cli, ["run", "--n-ctx", "-5", "hi"])
     assert result.exit_code == 2 and "n-ctx" in result.output
+
+
+def test_unwritable_jsonl_output_is_a_one_line_error_and_leaves_nothing(tmp_path):
+    from edgewise.cli.io import JsonlSink
+    from edgewise.errors import InputError
+
+    with pytest.raises(InputError, match="it is a directory"):
+        JsonlSink(str(tmp_path))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="cannot write"):
+        JsonlSink(str(blocker / "out.jsonl"))
+    target = tmp_path / "out.jsonl"
+    with pytest.raises(InputError, match="cannot write"):
+        with JsonlSink(str(target)) as sink:
+            sink.write({"a": 1})
+            target.mkdir()  # the destination turns into a folder during the run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out.jsonl"]
+
+
+def test_text_argument_and_replies_must_be_utf8():
+    from edgewise.cli.common import check_utf8, read_text_arg
+    from edgewise.errors import InputError
+
+    bad = b"caf\xe9 offer".decode("utf-8", "surrogateescape")  # how Python passes argv
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_text_arg(bad)
+    with pytest.raises(InputError, match="standard input is not UTF-8"):
+        check_utf8(bad, "standard input")
+    assert read_text_arg("café") == "café"

@@ -163,3 +163,22 @@ def test_a_folded_header_is_unfolded_and_its_inner_spaces_kept(tmp_path):
     )
     (mail,) = read_inbox(d)
     assert mail.subject == "Cheap meds          XKQZ7 and more"
+
+
+def test_jsonl_records_without_text_or_with_wrong_types_are_reported(tmp_path):
+    jl = tmp_path / "in.jsonl"
+    records = [
+        {"id": "ok", "subject": "Server down", "from": None},
+        {"id": "wrong-field", "message": "Server is down"},
+        {"id": "list", "subject": "Hi", "from": ["x"]},
+        {"id": "empty", "subject": "", "from": "", "body": ""},
+    ]
+    jl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    mails = {m.id: m for m in read_inbox(jl)}
+    assert mails["ok"].error is None and mails["ok"].sender == ""
+    assert "no 'subject' or 'body' field" in mails["wrong-field"].error
+    assert "'from' must be a string" in mails["list"].error
+    results = {r.id: r for r in triage(jl, engine=FakeEngine())}
+    assert results["ok"].label and results["ok"].error is None
+    assert results["empty"].label is None and "empty email" in results["empty"].error
+    assert results["wrong-field"].label is None

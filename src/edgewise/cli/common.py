@@ -55,10 +55,20 @@ def build_options(kw: dict[str, Any]) -> GenerationOptions:
     return GenerationOptions.parse(data)
 
 
+def check_utf8(text: str, what: str) -> str:
+    """``text`` if it is valid UTF-8; Python keeps undecodable bytes of arguments and stdin
+    as lone surrogates, which would fail later with a traceback."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} is not UTF-8 text (invalid byte at {exc.start})") from None
+    return text
+
+
 def read_text_arg(value: str) -> str:
     """A prompt argument: the text itself, or stdin when it is ``-``."""
     if value != "-":
-        return value
+        return check_utf8(value, "the text argument")
     data = sys.stdin.buffer.read()
     try:
         return data.decode("utf-8")

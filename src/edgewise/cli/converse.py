@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from edgewise.cli.common import model_option
+from edgewise.cli.common import check_utf8, model_option
 from edgewise.errors import InputError
 
 
@@ -31,7 +31,7 @@ def _read_line(stdin: Any, interactive: bool) -> str | None:
         line = stdin.readline()
     except UnicodeDecodeError as exc:
         raise InputError(f"standard input is not UTF-8 text ({exc.reason})") from None
-    return None if line == "" else line.rstrip("\r\n")
+    return None if line == "" else check_utf8(line.rstrip("\r\n"), "standard input")
 
 
 @click.command()

@@ -58,9 +58,14 @@ class JsonlSink:
         self._fh: IO[str]
         if self.path is None:
             self._fh = sys.stdout
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        else:  # checked before any work: a bad path fails now, not after the whole run
+            if self.path.is_dir():
+                raise InputError(f"cannot write {self.path}: it is a directory")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            except OSError as exc:
+                raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
             public_mode(fd)
             self._fh = os.fdopen(fd, "w", encoding="utf-8")
 
@@ -78,7 +83,11 @@ class JsonlSink:
         self._fh.close()
         assert self._tmp is not None
         if exc_type is None:
-            os.replace(self._tmp, self.path)
+            try:
+                os.replace(self._tmp, self.path)
+            except OSError as exc:
+                Path(self._tmp).unlink(missing_ok=True)
+                raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         else:
             Path(self._tmp).unlink(missing_ok=True)
 

@@ -217,10 +217,27 @@ def _read_jsonl(path: Path) -> Iterator[Email]:
             except ValueError as exc:
                 yield Email(id=f"line-{n}", error=f"line {n}: invalid JSON ({exc})")
                 continue
+            mail_id = str(obj.get("id", f"line-{n}"))
+            fields = {
+                "subject": obj.get("subject", ""),
+                "sender": obj.get("from", obj.get("sender", "")),
+                "date": obj.get("date", ""),
+                "body": obj.get("body", obj.get("text", "")),
+            }
+            wrong = [k for k, v in fields.items() if v is not None and not isinstance(v, str)]
+            if wrong:
+                name = {"sender": "from"}.get(wrong[0], wrong[0])
+                yield Email(id=mail_id, error=f"line {n}: '{name}' must be a string")
+                continue
+            if not any(k in obj for k in ("subject", "body", "text")):
+                yield Email(
+                    id=mail_id, error=f"line {n}: no 'subject' or 'body' field (keys: {list(obj)})"
+                )
+                continue
             yield Email(
-                id=str(obj.get("id", f"line-{n}")),
-                subject=str(obj.get("subject", "")),
-                sender=str(obj.get("from", obj.get("sender", ""))),
-                date=str(obj.get("date", "")),
-                body=str(obj.get("body", obj.get("text", ""))),
+                id=mail_id,
+                subject=fields["subject"] or "",
+                sender=fields["sender"] or "",
+                date=fields["date"] or "",
+                body=fields["body"] or "",
             )

@@ -107,6 +107,9 @@ def triage_emails(
 
     def flush() -> Iterator[TriageResult]:
         nonlocal done
+        for mail in batch:
+            if mail.error is None and not (mail.subject.strip() or mail.body.strip()):
+                mail.error = "empty email: no subject and no body"
         good = [e for e in batch if e.error is None]
         results = iter(classifier.classify_many([e.as_text() for e in good]))
         for mail in batch:
