@@ -147,3 +147,21 @@ def test_text_argument_and_replies_must_be_utf8():
     with pytest.raises(InputError, match="standard input is not UTF-8"):
         check_utf8(bad, "standard input")
     assert read_text_arg("café") == "café"
+
+
+def test_triage_with_rules_shows_the_abstain_route(runner, tmp_path, monkeypatch):
+    from edgewise.cli import tasks
+
+    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[labels.work]\nfolder = "Work"\n[labels.home]\nfolder = "Home"\n')
+    inbox = tmp_path / "in.jsonl"
+    inbox.write_text(json.dumps({"id": "a", "subject": "Report", "body": "Send it"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    args = ["triage", str(inbox), "--rules", str(rules), "--jsonl", str(out)]
+    result = runner.invoke(cli, [*args, "--threshold", "1.0"])
+    assert result.exit_code == 0, result.output
+    assert "abstain" in result.output and "1 message (abstain: 1)" in result.output
+    assert json.loads(out.read_text())["abstained"] is True
+    result = runner.invoke(cli, [*args, "--threshold", "0.0"])
+    assert "abstain" not in result.output

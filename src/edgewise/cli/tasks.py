@@ -382,6 +382,8 @@ def triage(
         for r in triage_emails(all_emails(), classifier, abstain_label=abstain):
             total += 1
             label = r.label if r.error is None else "ERROR"
+            if r.error is None and r.abstained and r.label != abstain:
+                label = "abstain"  # the rules' abstain route, as `edgewise route` names it
             counts[label or "?"] = counts.get(label or "?", 0) + 1
             if r.error is not None:
                 failed += 1
@@ -396,7 +398,7 @@ def triage(
                 )
             sink.write(r.model_dump(by_alias=True))
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
-    click.echo(f"\n{total} messages ({summary})", err=True)
+    click.echo(f"\n{total} message{'' if total == 1 else 's'} ({summary})", err=True)
     _finish(failed, total, "messages")
 
 
