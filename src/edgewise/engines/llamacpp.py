@@ -41,7 +41,7 @@ from edgewise.catalog import ModelEntry, resolve
 from edgewise.config import Settings
 from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt, collect
 from edgewise.engines.prefix_store import MIN_TOKENS as PERSIST_MIN_TOKENS
-from edgewise.engines.prefix_store import PrefixStore, library_id
+from edgewise.engines.prefix_store import PrefixStore, file_id
 from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
@@ -130,6 +130,20 @@ sys.exit(llama_cpp.llama_decode(c.ctx, llama_cpp.llama_batch_get_one(toks, 8)))
 """
 
 
+def _library_file(pattern: str) -> Path | None:
+    """llama-cpp-python's shared library matching ``pattern`` (the file, not a symlink)."""
+    import llama_cpp
+
+    libs = sorted(Path(llama_cpp.__file__).parent.glob(f"lib/{pattern}"))
+    return next((p for p in libs if not p.is_symlink()), None)
+
+
+def _library_id() -> str:
+    """The llama.cpp build in use, for cache keys."""
+    lib = _library_file("libllama*.so*")
+    return file_id(lib) if lib is not None else str(getattr(_lib(), "__version__", "?"))
+
+
 def extra_buffers_safe() -> bool:
     """Whether llama.cpp's extra weight buffers (repacking, AMX) run on this CPU.
 
@@ -153,14 +167,10 @@ def extra_buffers_safe() -> bool:
         return True
     if "amx_tile" not in cpu_flags:
         return True
-    import llama_cpp
-
-    libs = sorted(Path(llama_cpp.__file__).parent.glob("lib/libggml-cpu*.so*"))
-    lib = next((p for p in libs if not p.is_symlink()), None)
+    lib = _library_file("libggml-cpu*.so*")
     if lib is None:
         return True
-    st = lib.stat()
-    key = hashlib.sha256(f"{lib}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(file_id(lib).encode()).hexdigest()[:16]
     verdict = Path(tempfile.gettempdir()) / f"edgewise-extra-buffers-{key}"
     if verdict.exists():  # checked before reading the library: this runs on every load
         return verdict.read_text().strip() == "ok"
@@ -498,7 +508,7 @@ class LlamaCppEngine:
             PrefixStore(
                 settings.home / "cache" / "prefixes",
                 self.path,
-                f"{library_id()}|flash_attn={settings.flash_attn}",  # V cells' layout differs
+                f"{_library_id()}|flash_attn={settings.flash_attn}",  # V cells' layout differs
             )
             if settings.prefix_cache and self._ctx is not None
             else None

@@ -36,7 +36,8 @@ MAX_BYTES = 512 * 1024 * 1024
 MIN_TOKENS = 128  # shorter prefixes evaluate in well under a second: not worth a file
 
 
-def _file_id(path: Path) -> str:
+def file_id(path: Path) -> str:
+    """A file's identity for cache keys: resolved path, size, modification time."""
     try:
         st = path.stat()
     except OSError:
@@ -44,21 +45,12 @@ def _file_id(path: Path) -> str:
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def library_id() -> str:
-    """The llama.cpp build in use (its shared library's identity)."""
-    import llama_cpp
-
-    libs = sorted(Path(llama_cpp.__file__).parent.glob("lib/libllama*.so*"))
-    lib = next((p for p in libs if not p.is_symlink()), None)
-    return _file_id(lib) if lib is not None else str(getattr(llama_cpp, "__version__", "?"))
-
-
 class PrefixStore:
     """A directory of evaluated prefixes for one model file and library build."""
 
     def __init__(self, root: Path, model_path: Path, library: str) -> None:
         self.root = root
-        self._model = f"{_file_id(model_path)}|{library}"
+        self._model = f"{file_id(model_path)}|{library}"
 
     def _path(self, tokens: Sequence[int]) -> Path:
         h = hashlib.sha256(self._model.encode())

@@ -107,17 +107,11 @@ def triage_emails(
 
     def flush() -> Iterator[TriageResult]:
         nonlocal done
-        for mail in batch:
-            if mail.error is None and not (mail.subject.strip() or mail.body.strip()):
-                mail.error = "empty email: no subject and no body"
-        good = [e for e in batch if e.error is None]
+        problems = [mail.error or _empty(mail) for mail in batch]
+        good = [mail for mail, problem in zip(batch, problems) if problem is None]
         results = iter(classifier.classify_many([e.as_text() for e in good]))
-        for mail in batch:
-            res = (
-                next(results)
-                if mail.error is None
-                else Classification(label=None, error=mail.error)
-            )
+        for mail, problem in zip(batch, problems):
+            res = next(results) if problem is None else Classification(label=None, error=problem)
             yield _result(mail, res, abstain_label, classifier.labels)
         done += len(batch)
         if progress is not None:
@@ -130,6 +124,13 @@ def triage_emails(
             batch = []
     if batch:
         yield from flush()
+
+
+def _empty(mail: Email) -> str | None:
+    """Why an email has nothing to classify (its headers alone are not its content)."""
+    if mail.subject.strip() or mail.body.strip():
+        return None
+    return "empty email: no subject and no body"
 
 
 def _result(
