@@ -103,3 +103,49 @@ def test_cli_on_the_model(tmp_path, engine, monkeypatch):
     data = json.loads(result.stdout)
     assert data["appliance"] in APPLIANCES and 6 <= len(data["phone"]) <= 30
     assert "Which appliance is broken?" in result.stderr and "Booked." in result.stderr
+
+
+def test_a_user_who_does_not_know_is_asked_again_not_guessed_for(engine):
+    # Each "does not know" reply below used to fill a slot on this model (an enum by label
+    # scoring, today's date, the reply as the address); the rules now read the stated values
+    # (aliases, "el 12 de junio", "le soir") and refuse the rest.
+    conv = Conversation(load_script(ROOT / "examples" / "repair_visit.yaml"), engine,
+                        today=date(2025, 6, 2))  # fmt: skip
+    conv.start()
+    steps = [
+        ("I do not know yet", "appliance", {}),
+        ("hmm", "appliance", {}),
+        ("der Kühlschrank", "problem", {"appliance": "fridge"}),
+        ("it is not cooling", "date", {"problem": "it is not cooling"}),
+        ("no idea", "date", {}),
+        ("el 12 de junio", "time_window", {"date": "2025-06-12"}),
+        ("I do not know yet", "time_window", {}),
+        ("le soir", "address", {"time_window": "evening"}),
+        ("no lo sé", "address", {}),
+    ]
+    filled: dict = {}
+    for reply, asking, new in steps:
+        turn = conv.reply(reply)
+        filled.update(new)
+        assert (turn.asking, turn.slots) == (asking, filled), reply
+
+
+def test_counts_and_dates_in_a_spanish_booking(engine):
+    script = {
+        "goal": "reservar una mesa en un restaurante",
+        "slots": {
+            "personas": {
+                "schema": {"type": "integer", "minimum": 1, "maximum": 20},
+                "prompt": "¿Para cuántas personas?",
+            },
+            "fecha": {"schema": {"type": "string", "format": "date"}, "prompt": "¿Qué día?"},
+        },
+        "confirmation": "{personas} personas el {fecha}. ¿Correcto?",
+    }
+    conv = Conversation(script, engine, today=date(2025, 6, 2))
+    conv.start()
+    turn = conv.reply("el 12 de junio")  # a day, not twelve people
+    assert (turn.asking, turn.slots) == ("personas", {"fecha": "2025-06-12"})
+    turn = conv.reply("somos cuatro")
+    assert turn.state == "confirming" and turn.slots == {"fecha": "2025-06-12", "personas": 4}
+    assert conv.reply("sí").result == {"personas": 4, "fecha": "2025-06-12"}

@@ -114,6 +114,11 @@ def test_word_error_rate() -> None:
         ("Revisar el presupuesto antes de fin de mes.", "2026-11-30"),
         ("Entregar el 3 de marzo.", "2027-03-03"),
         ("Send it in two weeks.", "2026-12-12"),
+        ("Bitte bis 14.12.2026 erledigen.", "2026-12-14"),
+        ("Termin am 3. März.", "2027-03-03"),
+        ("Die Rechnung morgen früh schicken.", "2026-11-29"),
+        ("Livrer le 1er décembre.", "2026-12-01"),
+        ("Rappeler le client demain.", "2026-11-29"),
     ],
 )
 def test_dates_resolve_against_the_recording_day(sentence: str, iso: str) -> None:
@@ -123,7 +128,15 @@ def test_dates_resolve_against_the_recording_day(sentence: str, iso: str) -> Non
 
 @pytest.mark.parametrize(
     "sentence",
-    ["Book a meeting room.", "Ana llamó por la mañana.", "You may go.", "February 30 is no date."],
+    [
+        "Book a meeting room.",
+        "Ana llamó por la mañana.",
+        "You may go.",
+        "February 30 is no date.",
+        "Guten Morgen, am Morgen anrufen.",
+        "Version 1.2.3 is out.",
+        "Call at 10.30.",
+    ],
 )
 def test_no_date_when_none_is_stated(sentence: str) -> None:
     assert find_date(sentence, SATURDAY) is None

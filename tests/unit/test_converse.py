@@ -99,6 +99,16 @@ def test_example_script_loads_and_its_schema_is_valid():
             "goal: g\nconfirmation: ok\nslots:\n  a: {schema: {type: strin}, prompt: q}\n",
             "slots.a.schema: not a valid JSON Schema",
         ),
+        (
+            "goal: g\nconfirmation: ok\nslots:\n"
+            "  a: {schema: {enum: [x, y]}, prompt: q, aliases: {z: [zed]}}\n",
+            "slots.a.aliases: z is not one of the slot's enum values (x, y)",
+        ),
+        (
+            "goal: g\nconfirmation: ok\nslots:\n"
+            "  a: {schema: {type: string}, prompt: q, aliases: {z: [zed]}}\n",
+            "slots.a.aliases: z is not one of the slot's enum values (none)",
+        ),
     ],
 )
 def test_bad_scripts_are_one_line_input_errors_naming_file_and_key(tmp_path, text, expected):
@@ -212,24 +222,148 @@ def test_asked_date_given_as_null_is_extracted_again_without_null(engine):
     conv.start()
     engine.enqueue({"appliance": "oven"})
     conv.reply("oven")
+    # a format the rules do not read (month first, with slashes): the model is asked again
     engine.enqueue({"date": None}, {"date": "2025-06-14"})
-    turn = conv.reply("am 14.06.2025")
+    turn = conv.reply("on 06/14/2025")
     assert turn.slots["date"] == "2025-06-14" and turn.updated == ["date"]
     forced = engine.calls[-1]["schema"]
     assert forced["required"] == ["date"] and forced["properties"]["date"]["type"] == "string"
 
 
-def test_the_asked_enum_is_decided_by_label_scoring(engine):
+def test_a_forced_date_must_agree_with_the_digits_and_no_digits_is_no_date(engine):
     conv = conversation(engine)
     conv.start()
-    engine.enqueue({"appliance": "washing machine"})  # not what the user said
-    turn = conv.reply("Mein Oven ist kaputt")
-    assert turn.slots == {"appliance": "oven"}
-    assert [c for c in engine.calls if c["op"] == "score"][-1]["continuations"] == [
-        "washing machine",
-        "fridge",
-        "oven",
-    ]
+    engine.enqueue({"appliance": "oven"})
+    conv.reply("oven")
+    engine.enqueue({"date": None}, {"date": "1406-06-20"})
+    assert "date" not in conv.reply("on 06/14/2025").slots
+    calls = len(engine.calls)
+    engine.enqueue({"date": None})
+    turn = conv.reply("whenever suits you")  # the model would pick some date: no guess
+    assert "date" not in turn.slots and turn.asking == "date"
+    assert len(engine.calls) == calls + 1  # no forced extraction without digits
+
+
+@pytest.mark.parametrize(
+    ("reply", "iso"),
+    [
+        ("am 14.06.2025", "2025-06-14"),
+        ("tomorrow please", "2025-03-11"),
+        ("el 12 de junio", "2025-06-12"),
+        ("le 14 juin", "2025-06-14"),
+        ("übermorgen", "2025-03-12"),
+        ("next Friday", "2025-03-14"),
+    ],
+)
+def test_dates_are_read_without_the_model(engine, reply, iso):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven"})
+    conv.reply("oven")
+    engine.enqueue({"date": "2025-03-10"})  # the model's guess: today
+    turn = conv.reply(reply)
+    assert turn.slots["date"] == iso and turn.updated == ["date"]
+
+
+def test_the_asked_enum_is_read_from_the_reply_or_its_aliases(engine):
+    script = {**SCRIPT}
+    script["slots"] = {
+        **SCRIPT["slots"],
+        "appliance": {
+            **SCRIPT["slots"]["appliance"],
+            "aliases": {"fridge": ["Kühlschrank", "nevera", "frigo"]},
+        },
+    }
+    for reply, value in [("Mein Oven ist kaputt", "oven"), ("la nevera", "fridge"),
+                         ("der KUHLSCHRANK", "fridge"), ("both ovens", "oven")]:  # fmt: skip
+        conv = conversation(engine, script)
+        conv.start()
+        engine.enqueue({"appliance": "washing machine"})  # not what the user said
+        assert conv.reply(reply).slots == {"appliance": value}, reply
+    assert not [c for c in engine.calls if c["op"] == "score"]  # no label scoring needed
+    conv = conversation(engine, script)
+    conv.start()
+    engine.enqueue({"appliance": None})
+    turn = conv.reply("the fridge or the oven")  # two values named: the rules do not choose
+    assert turn.asking == "appliance" and "appliance" not in turn.slots
+
+
+def test_the_asked_enum_falls_back_to_label_scoring_with_a_none_label_and_a_floor():
+    def scorer(prompt: str, cont: str) -> float:
+        text = prompt.rsplit("Text:", 1)[-1].lower()
+        if "backofen" in text:
+            return 0.0 if cont == "oven" else -6.0
+        if "gerät" in text:  # an unsure model: two labels close
+            return 0.0 if cont in ("oven", "fridge") else -6.0
+        return 0.0 if cont == "none of these" else -6.0
+
+    engine = FakeEngine(scorer=scorer, default_response="{}")
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "washing machine"})
+    assert conv.reply("Mein Backofen ist kaputt").slots == {"appliance": "oven"}
+    scored = [c for c in engine.calls if c["op"] == "score"][-1]["continuations"]
+    assert scored == ["washing machine", "fridge", "oven", "none of these"]
+    for reply in ("Das Gerät in der Küche", "hmm, let me think"):
+        conv = conversation(engine)
+        conv.start()
+        engine.enqueue({"appliance": "washing machine"})
+        turn = conv.reply(reply)
+        assert turn.slots == {} and turn.asking == "appliance", reply
+
+
+@pytest.mark.parametrize(
+    "reply", ["I don't know yet", "No idea", "keine Ahnung", "no lo sé", "je ne sais pas"]
+)
+def test_a_reply_saying_the_user_does_not_know_fills_nothing(engine, reply):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14"})
+    conv.reply("oven on 2025-03-14")
+    engine.enqueue({"address": reply})  # the model copies the reply
+    turn = conv.reply(reply)
+    assert "address" not in turn.slots and turn.asking == "address"
+    assert turn.message == "Sorry, I did not get that. Which address?"
+
+
+def test_the_whole_reply_is_not_taken_for_another_slot(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven"})
+    conv.reply("oven")
+    engine.enqueue({"date": None, "address": "2025-02-30"})  # an impossible date, as address
+    turn = conv.reply("2025-02-30")
+    assert turn.slots == {"appliance": "oven"} and turn.asking == "date"
+
+
+COUNT_SCRIPT = {
+    "goal": "book a table",
+    "slots": {
+        "people": {"schema": {"type": "integer", "minimum": 1}, "prompt": "How many people?"},
+        "day": {"schema": {"type": "string", "format": "date"}, "prompt": "Which day?"},
+    },
+    "confirmation": "{people} on {day}?",
+}
+
+
+@pytest.mark.parametrize(
+    ("reply", "model", "expected"),
+    [
+        ("4", {"people": 12}, {"people": 4}),  # the model misread it; the one number stated
+        ("somos cuatro", {"people": None}, {"people": 4}),
+        ("wir sind zu fünft", {"people": None}, {}),  # not a count word we know: asked again
+        ("el 12 de junio", {"people": 12, "day": None}, {"day": "2025-06-12"}),
+        ("12 people on the 12 of June", {"people": 12}, {"people": 12, "day": "2025-06-12"}),
+        ("2 or 3", {"people": 2}, {"people": 2}),  # the model chose one the reply states
+        ("2 or 3", {"people": None}, {}),  # the rules do not choose
+    ],
+)
+def test_counts_are_read_outside_dates(reply, model, expected):
+    engine = FakeEngine(scorer=tail_scorer, default_response="{}")
+    conv = conversation(engine, COUNT_SCRIPT)
+    conv.start()
+    engine.enqueue(model)
+    assert conv.reply(reply).slots == expected
 
 
 def test_asked_free_text_falls_back_to_the_reply(engine):
@@ -247,9 +381,9 @@ def test_a_failed_extraction_asks_again_instead_of_failing(engine):
     conv.start()
     engine.enqueue("not json", "still not json")
     turn = conv.reply("2025-03-14")
-    # nothing extracted; the enum question is still decided by label scoring, so it moves on
-    assert turn.state == "asking"
-    assert "date" not in turn.slots
+    # nothing extracted; the date is still read by the rules, and the appliance asked again
+    assert turn.state == "asking" and turn.asking == "appliance"
+    assert turn.slots == {"date": "2025-03-14"}
 
 
 def _to_confirmation(engine: FakeEngine) -> Conversation:

@@ -1,8 +1,10 @@
 """Spoken dates to ISO dates, deterministic: "by Friday", "tomorrow", "el lunes", "3 de marzo".
 
 A 135M-parameter model cannot do calendar arithmetic, so "when" is never left to it: this
-module finds the time expression in a sentence (English and Spanish, plus ISO dates in any
-language) and resolves it against a reference date (when the note was recorded).
+module finds the time expression in a sentence (English and Spanish; day-and-month dates and
+"today"/"tomorrow" in German and French too; ISO and day-first dotted dates such as 14.06.2025
+in any language) and resolves it against a reference date (when the note was recorded, or
+today in a conversation).
 """
 
 from __future__ import annotations
@@ -45,6 +47,34 @@ MONTHS = {
         "octubre",
         "noviembre",
         "diciembre",
+    ],
+    "de": [
+        "januar",
+        "februar",
+        "marz",
+        "april",
+        "mai",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "dezember",
+    ],
+    "fr": [
+        "janvier",
+        "fevrier",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "aout",
+        "septembre",
+        "octobre",
+        "novembre",
+        "decembre",
     ],
 }
 NUMBERS = {
@@ -113,11 +143,23 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
     en_months = "|".join(MONTHS["en"] + [m[:3] for m in MONTHS["en"]])
     es_months = "|".join(MONTHS["es"])
     nums = "|".join(NUMBERS) + r"|\d+"
+    de_months = "|".join(MONTHS["de"])
+    fr_months = "|".join(MONTHS["fr"])
     raw = [
         (r"\b(\d{4})-(\d{2})-(\d{2})\b", "iso"),
+        # day first with dots, as written across Europe: 14.06.2025, 14.6.25, 14.6.
+        (r"(?<![\d.])(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2}(?!\d))?(?![\d]|\.\d)", "dotted"),
         (r"\bthe day after tomorrow\b", "plus2"),
         (r"\bpasado manana\b", "plus2"),
+        (r"\b(?:ubermorgen|apres-demain|apres demain)\b", "plus2"),
         (r"\btomorrow\b", "plus1"),
+        (r"\bdemain\b", "plus1"),
+        # "Morgen" is also "morning": not after am/guten/jeden/den/der/heute
+        (
+            r"(?<!\bam )(?<!\bguten )(?<!\bjeden )(?<!\bden )(?<!\bder )(?<!\bheute )\bmorgen\b",
+            "plus1",
+        ),
+        (r"\b(?:heute|aujourd'hui|aujourd hui)\b", "plus0"),
         # "mañana" is also "morning": not after la/esta/por/de
         (r"(?<!\bla )(?<!\besta )(?<!\bpor )(?<!\bde )\bmanana\b", "plus1"),
         (r"\b(today|tonight|this evening|hoy|esta noche|esta tarde)\b", "plus0"),
@@ -137,6 +179,8 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
             "day_month_en",
         ),
         (rf"\b(\d{{1,2}}) de ({es_months})(?: de (\d{{4}}))?\b", "day_month_es"),
+        (rf"\b(\d{{1,2}})\.? ({de_months})(?:,? (\d{{4}}))?\b", "day_month_de"),
+        (rf"\b(\d{{1,2}}|1er) ({fr_months})(?: (\d{{4}}))?\b", "day_month_fr"),
         (rf"\b(?:next |this |on |by |until |before )?({en_days})\b", "weekday_en"),
         (rf"\b(?:el |este |el proximo |el |hasta el |antes del )?({es_days})\b", "weekday_es"),
     ]
@@ -160,6 +204,11 @@ def _resolve(kind: str, m: re.Match[str], ref: date) -> date | None:
             return date(int(g[0]), int(g[1]), int(g[2]))
         except ValueError:
             return None
+    if kind == "dotted":
+        year = int(g[2]) if g[2] else None
+        if year is not None and year < 100:
+            year += 2000
+        return _month_day(ref, int(g[1]), int(g[0]), year)
     if kind.startswith("plus"):
         return ref + timedelta(days=int(kind[4:]))
     if kind == "in_n":
@@ -180,6 +229,9 @@ def _resolve(kind: str, m: re.Match[str], ref: date) -> date | None:
         return _month_day(ref, _month_index(g[1], "en"), int(g[0]), int(g[2]) if g[2] else None)
     if kind == "day_month_es":
         return _month_day(ref, _month_index(g[1], "es"), int(g[0]), int(g[2]) if g[2] else None)
+    if kind in ("day_month_de", "day_month_fr"):
+        day = 1 if g[0] == "1er" else int(g[0])
+        return _month_day(ref, _month_index(g[1], kind[-2:]), day, int(g[2]) if g[2] else None)
     if kind == "weekday_en":
         return _next_weekday(ref, WEEKDAYS["en"].index(g[0]))
     if kind == "weekday_es":
@@ -201,3 +253,15 @@ def find_date(sentence: str, reference: date) -> DateMatch | None:
                 best = DateMatch(when, sentence[m.start() : m.end()], m.start(), m.end())
             break
     return best
+
+
+def date_spans(sentence: str, reference: date) -> list[DateMatch]:
+    """Every stated date in ``sentence``, in order, without overlaps."""
+    found: list[DateMatch] = []
+    text = sentence
+    while (match := find_date(text, reference)) is not None:
+        found.append(
+            DateMatch(match.date, sentence[match.start : match.end], match.start, match.end)
+        )
+        text = text[: match.start] + " " * (match.end - match.start) + text[match.end :]
+    return sorted(found, key=lambda m: m.start)

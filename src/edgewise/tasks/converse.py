@@ -3,11 +3,17 @@
 A script names a goal, the slots (each a JSON Schema, a question, a description) and the texts
 to show; every text the user sees comes from the script, so it can speak any language. Each
 reply is extracted under a grammar into the slots still missing, all nullable ("not given").
-A small model invents values, so a value counts only if the reply states it (its text, a
-date's day and month or year, a number's digits); the slot just asked for is trusted more: an
-enum is decided by label scoring, free text falls back to the reply itself, other types are
-extracted again without null. With every required slot filled the confirmation is shown: new values are a correction, otherwise yes/no
-comes from the script's keywords or label scoring; yes ends with a validated result.
+
+A small model invents values, and a wrong value that is kept is worse than a question asked
+again, so a value counts only if the reply states it (its text, a date's day and month or
+year, a number's digits outside the dates). Some values are read without the model: an enum
+value or one of the script's aliases named in the reply, a date ("tomorrow", "14.06.2025",
+"el 12 de junio"; audio/dates.py), a count ("4", "cuatro"). The slot just asked for has two
+fallbacks when the reply states nothing the rules recognize: an enum by label scoring (with a
+"none of these" label and a confidence floor), free text as the reply itself; a reply that says
+"I don't know" (the script's ``unsure`` phrases) gets neither. With every required slot filled
+the confirmation is shown: new values are a correction, otherwise yes/no comes from the
+script's keywords or label scoring; yes ends with a validated result.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Annotated, Any, Literal
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from edgewise.audio.dates import date_spans, fold
 from edgewise.engines.base import Engine
 from edgewise.errors import (
     CapabilityError,
@@ -51,6 +58,11 @@ CONFIRM_INSTRUCTION = (
     "language, confirms it."
 )
 ENUM_INSTRUCTION = "Classify the answer, in any language, into exactly one of the labels below."
+# The asked enum by label scoring only when the model is this sure and the reply does not rather
+# choose NONE. Measured on SmolLM2-135M: "after lunch" -> afternoon 0.72 passes; "le soir" ->
+# afternoon 0.69, "early" -> afternoon 0.55 and "I do not know yet" -> none 0.82 do not.
+ENUM_MIN = 0.7
+NONE = "none of these"
 CONFIRM_MIN = 0.55  # finishing is the step that cannot be undone: an unsure reply asks again
 CONFIRM_LABELS = {
     "yes": "the user agrees, accepts or confirms",
@@ -60,6 +72,36 @@ CONFIRM_LABELS = {
 YES = "yes y yeah ok okay sure correct ja genau oui sí si sì sim tak ano igen kyllä da ναι да"
 NO = "no n nope nein non não nao nie ne nej nee ei nem όχι нет"
 CANCEL = "cancel stop quit exit abort abbrechen stopp annuler cancelar parar annulla anuluj avbryt"
+UNSURE = [
+    "don't know", "dont know", "do not know", "no idea", "not sure", "unsure", "no clue",
+    "no se", "no lo se", "ni idea", "no estoy seguro", "no estoy segura",
+    "weiss nicht", "weiß nicht", "keine ahnung", "nicht sicher",
+    "je ne sais pas", "sais pas", "aucune idee", "pas sur", "pas sure",
+    "non lo so", "non so", "nao sei", "não sei",
+]  # fmt: skip
+# counts written as words, for "somos cuatro"; 1-12 in the languages of the keywords above,
+# without words that are mostly something else (articles "un"/"ein", "once", "due", "sept")
+COUNT_WORDS = {
+    w: n
+    for n, words in enumerate(
+        [
+            "one uno eins",
+            "two dos zwei deux dois duas",
+            "three tres drei trois tre",
+            "four cuatro vier quatre quattro quatro",
+            "five cinco funf cinq cinque",
+            "six seis sechs",
+            "seven siete sieben sette sete",
+            "eight ocho acht huit otto oito",
+            "nine nueve neun neuf nove",
+            "ten diez zehn dix dieci",
+            "eleven elf onze undici",
+            "twelve doce zwolf douze dodici",
+        ],
+        1,
+    )
+    for w in words.split()
+}
 
 
 class Keywords(BaseModel):
@@ -70,6 +112,11 @@ class Keywords(BaseModel):
     yes: list[str] = Field(default=YES.split(), description="Confirm the summary.")
     no: list[str] = Field(default=NO.split(), description="Reject it, or skip an optional slot.")
     cancel: list[str] = Field(default=CANCEL.split(), description="End without a result.")
+    unsure: list[str] = Field(
+        default=UNSURE,
+        description="Phrases (found anywhere in a reply) that mean the user does not know: "
+        "the asked slot then takes only a value the reply states, no guess.",
+    )
 
 
 class Slot(BaseModel):
@@ -81,6 +128,10 @@ class Slot(BaseModel):
     prompt: str = Field(min_length=1, description="The question that asks for the value.")
     description: str | None = Field(default=None, description="What the value is, for the model.")
     required: bool = Field(default=True, description="Optional slots are asked once, skippable.")
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Enum value -> other words for it (any language), recognized in replies.",
+    )
 
 
 class Script(BaseModel):
@@ -166,6 +217,14 @@ def check_script(script: Script, source: str = "script") -> Script:
             jsonschema.Draft202012Validator.check_schema(slot.json_schema)
         except jsonschema.SchemaError as exc:
             raise InputError(f"{where}: not a valid JSON Schema: {exc.message}") from None
+        if slot.aliases:
+            values = [str(v) for v in slot.json_schema.get("enum") or []]
+            unknown = [k for k in slot.aliases if k not in values]
+            if not values or unknown:
+                raise InputError(
+                    f"{source}: slots.{name}.aliases: {unknown[0] if unknown else 'aliases'} "
+                    f"is not one of the slot's enum values ({', '.join(values) or 'none'})"
+                )
         try:
             compile_schema(_nullable(slot.json_schema))
         except UnsupportedSchemaError as exc:
@@ -228,6 +287,19 @@ def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
 
 def _norm(text: str) -> str:
     return " ".join(text.casefold().split()).strip(PUNCT)
+
+
+def _fold(text: str) -> str:
+    """Lower case, without accents, one kind of apostrophe, single spaces."""
+    return " ".join(fold(text.replace("\u2019", "'")).split())
+
+
+def _has_phrase(phrase: str, folded: str, *, plural: bool = False) -> bool:
+    """Whether the folded text holds the phrase as whole words (with ``plural``, also +s/+es)."""
+    if not phrase:
+        return False
+    tail = "(?:e?s)?" if plural else ""
+    return re.search(rf"(?<!\w){re.escape(phrase)}{tail}(?!\w)", folded) is not None
 
 
 def _numbers(text: str) -> list[float]:
@@ -307,6 +379,7 @@ class Conversation:
         self.asking: str | None = None
         self.result: dict[str, Any] | None = None
         self._kw = {k: {_norm(w) for w in v} for k, v in self.script.keywords.model_dump().items()}
+        self._kw["unsure"] = {_fold(w) for w in self.script.keywords.unsure if _fold(w)}
         self._validators = {n: _validator(s.json_schema) for n, s in self.script.slots.items()}
         self._classifiers: dict[str, Classifier] = {}
 
@@ -406,8 +479,10 @@ class Conversation:
 
         Constrained values (enums, dates, numbers) are taken before free text, and a free-text
         value that repeats one already taken is dropped: a small model likes to copy the whole
-        reply into every text field. The asked slot's fallbacks apply only to a reply that
-        filled nothing else (it answered the question, not another one).
+        reply into every text field; for the same reason the whole reply is not taken as the
+        value of a slot other than the one asked for. The asked slot's fallbacks apply only to
+        a reply that filled nothing else (it answered the question, not another one) and that
+        does not say the user does not know.
         """
         if not targets:
             return []
@@ -415,24 +490,41 @@ class Conversation:
         order = ([asked] if asked else []) + [n for n in targets if n != asked]
         found = self._extract(text, order, asked is not None)
         slots = self.script.slots
+        unsure = self._says(self._kw["unsure"], text)
+        dates = [n for n in targets if slots[n].json_schema.get("format") == "date"]
+
+        def stated(name: str) -> Any:
+            value = found.get(name)
+            if self._grounded(name, value, text) and self._valid(name, value):
+                if not (
+                    unsure and isinstance(value, str) and self._says(self._kw["unsure"], value)
+                ):
+                    return value
+            if name == asked or dates == [name] or _enum_labels(slots[name].json_schema):
+                value = self._read(name, text)  # rules that need no model
+                return value if self._valid(name, value) else None
+            return None
+
         accepted: dict[str, Any] = {}
-        value = found.get(asked) if asked else None
-        if asked and grounded(value, slots[asked].json_schema, text) and self._valid(asked, value):
+        if asked and (value := stated(asked)) is not None:
             accepted[asked] = value
         rest = [n for n in targets if n not in accepted and n != asked]
         rest.sort(key=lambda n: (_free_text(slots[n].json_schema), len(str(found.get(n)))))
+        whole = _norm(text)
         for name in rest:
-            value = found.get(name)
-            if not grounded(value, slots[name].json_schema, text) or not self._valid(name, value):
+            value = stated(name)
+            if value is None:
                 continue
-            taken = [_norm(_show(v)) for v in accepted.values()]
-            if isinstance(value, str) and any(
-                t == _norm(value) or (_free_text(slots[name].json_schema) and t in _norm(value))
-                for t in taken
-            ):
+            if isinstance(value, str) and _free_text(slots[name].json_schema):
+                taken = [_norm(_show(v)) for v in accepted.values()]
+                if (asked and _norm(value) == whole) or any(t in _norm(value) for t in taken):
+                    continue
+            elif isinstance(value, str) and _norm(value) in {
+                _norm(_show(v)) for v in accepted.values()
+            }:
                 continue
             accepted[name] = value
-        if asked and not accepted and trust_asked and slots[asked].required:
+        if asked and not accepted and trust_asked and slots[asked].required and not unsure:
             value = self._fallback(asked, found.get(asked), text)
             if value is not None:
                 accepted[asked] = value
@@ -442,22 +534,76 @@ class Conversation:
         return changed
 
     def _fallback(self, name: str, value: Any, text: str) -> Any:
-        """The asked slot when the reply does not state it: an enum by label scoring, free text
-        as the reply itself, other types (dates, numbers) as extracted, or extracted again
-        without null when the model said "not given" (it does, for "am 14.06.2025")."""
+        """The asked slot when the reply states nothing the rules recognize: an enum by label
+        scoring, if the model is sure and does not rather say "none of these"; free text as the
+        reply itself; a date or number extracted again without null when the reply has digits
+        (the model says "not given" for some formats), kept only if the digits agree."""
         slot = self.script.slots[name]
         labels = _enum_labels(slot.json_schema)
         if labels is not None:
-            label = self._label(name, [str(v).strip() for v in labels], text)
-            return next(v for v in labels if str(v).strip() == label)
+            names = [str(v).strip() for v in labels]
+            label = self._label(name, names + ([NONE] if NONE not in names else []), text, ENUM_MIN)
+            return next((v for v in labels if str(v).strip() == label), None)
         if _free_text(slot.json_schema):
             value = " ".join(text.split())
-        elif value is None:
+        elif value is None and re.search(r"\d", text):
             value = self._extract(text, [name], True, nullable=False).get(name)
-        # a reply with digits must agree with the value; without, it may be "tomorrow"
-        if re.search(r"\d", text) and not grounded(value, slot.json_schema, text):
+            if not self._grounded(name, value, text):
+                return None
+        else:
             return None
         return value if self._valid(name, value) else None
+
+    # ------------------------------------------------------------------ rules
+    def _says(self, phrases: set[str], text: str) -> bool:
+        folded = _fold(text)
+        return any(_has_phrase(p, folded) for p in phrases)
+
+    def _grounded(self, name: str, value: Any, text: str) -> bool:
+        """``grounded``, with numbers counted outside the reply's dates and written as words
+        too: "el 12 de junio" states no count of 12, "somos cuatro" states 4."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value) in self._counts(text, integers=False)
+        return grounded(value, self.script.slots[name].json_schema, text)
+
+    def _counts(self, text: str, *, integers: bool) -> list[float]:
+        for span in reversed(date_spans(text, self.today)):
+            text = f"{text[: span.start]} {text[span.end :]}"
+        pattern = r"(?<![\d.,])\d+(?![.,]?\d)" if integers else r"\d+(?:[.,]\d+)?"
+        found = [float(m.replace(",", ".")) for m in re.findall(pattern, text)]
+        if not integers:
+            found += [float(m) for m in re.findall(r"\d+", text)]
+        return found + [
+            float(COUNT_WORDS[w]) for w in re.findall(r"\w+", _fold(text)) if w in COUNT_WORDS
+        ]
+
+    def _read(self, name: str, text: str) -> Any:
+        """The slot's value read from the reply without the model, or None: an enum value or
+        alias named (exactly one), the one date stated, the one count stated."""
+        slot = self.script.slots[name]
+        schema = slot.json_schema
+        labels = _enum_labels(schema)
+        if labels is not None:
+            folded = _fold(text)
+            hits = [
+                v
+                for v in labels
+                if any(
+                    _has_phrase(_fold(w), folded, plural=True)
+                    for w in [str(v), *slot.aliases.get(str(v), [])]
+                )
+            ]
+            return hits[0] if len(hits) == 1 else None
+        if schema.get("format") == "date":
+            days = {m.date for m in date_spans(text, self.today)}
+            return days.pop().isoformat() if len(days) == 1 else None
+        if schema.get("type") in ("integer", "number"):
+            counts = set(self._counts(text, integers=schema["type"] == "integer"))
+            if len(counts) != 1:
+                return None
+            count = counts.pop()
+            return int(count) if count.is_integer() else count
+        return None
 
     def _valid(self, name: str, value: Any) -> bool:
         return value is not None and self._validators[name].is_valid(value)
