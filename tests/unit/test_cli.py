@@ -165,3 +165,37 @@ def test_triage_with_rules_shows_the_abstain_route(runner, tmp_path, monkeypatch
     assert json.loads(out.read_text())["abstained"] is True
     result = runner.invoke(cli, [*args, "--threshold", "0.0"])
     assert "abstain" not in result.output
+
+
+def test_progress_line_unknown_total_and_clear(capsys):
+    from edgewise.cli.io import ProgressLine
+
+    line = ProgressLine("triage")
+    line.enabled = True  # as on a terminal
+    line(3, 0)
+    err = capsys.readouterr().err
+    assert err.startswith("\rtriage 3 done") and "ETA" not in err and "[" not in err
+    line.clear()  # erased with spaces, the cursor back at the start
+    err = capsys.readouterr().err
+    assert err.strip(" \r") == "" and err.count(" ") >= len("triage 3 done")
+    line.clear()  # nothing drawn: nothing written
+    assert capsys.readouterr().err == ""
+    line(5, 10)
+    assert "5/10" in capsys.readouterr().err and line.drawn
+    line.close()
+    assert capsys.readouterr().err.endswith("\n") and not line.drawn
+    line(1, 2)  # fewer items than min_items: no line
+    assert capsys.readouterr().err == ""
+
+
+def test_table_cells_are_fitted_by_terminal_columns():
+    from edgewise.cli.tasks import _cells, _fit
+
+    def columns(s: str) -> int:
+        return sum(map(_cells, s))
+
+    for text in ["会議は明日の午前十時に変更になりました", "Réunion annulée", "x" * 50, "a\nb"]:
+        fitted = _fit(text, 20)
+        assert columns(fitted) == 20 and "\n" not in fitted
+    assert _fit("会議は明日の午前十時に変更になりました", 10) == "会議は明\u2026 "  # 8 + 1 + pad
+    assert _fit("short", 8) == "short   "

@@ -10,7 +10,7 @@ import pytest
 
 from edgewise import FakeEngine, Router, triage
 from edgewise.errors import InputError
-from edgewise.tasks.mail import html_to_text, read_inbox
+from edgewise.tasks.mail import count_inbox, html_to_text, read_inbox
 from edgewise.tasks.route import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +60,10 @@ def test_eml_directory_and_jsonl(tmp_path):
     mails = list(read_inbox(jl))
     assert [m.id for m in mails] == ["x", "line-2", "line-4"]
     assert mails[0].sender == "f@x" and mails[1].error and "invalid JSON" in mails[1].error
+    # the progress bar's total: what read_inbox yields, without parsing
+    assert (count_inbox(d), count_inbox(jl), count_inbox(d / "one.eml")) == (2, 3, 1)
+    assert count_inbox(INBOX) == len(list(read_inbox(INBOX)))
+    assert count_inbox(tmp_path / "missing") is None
 
 
 @pytest.mark.parametrize("content", [None, b""])
@@ -155,6 +159,22 @@ def test_triage_streams_in_order_and_reports_the_broken_message():
     assert "from" in dumped and "sender" not in dumped
 
 
+def test_triage_reports_progress_within_each_batch():
+    from edgewise.tasks.triage import triage_classifier, triage_emails
+
+    calls: list[tuple[int, int]] = []
+    mails = list(read_inbox(INBOX))
+    classifier = triage_classifier(FakeEngine())
+    results = list(triage_emails(mails, classifier, progress=lambda *a: calls.append(a)))
+    assert len(results) == len(mails)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[-1] == len(mails) and len(calls) >= 2
+    assert {t for _, t in calls} == {0}  # no total given: not known
+    calls.clear()
+    list(triage_emails(mails, classifier, progress=lambda *a: calls.append(a), total=len(mails)))
+    assert {t for _, t in calls} == {len(mails)}
+
+
 def test_a_folded_header_is_unfolded_and_its_inner_spaces_kept(tmp_path):
     d = tmp_path / "mails"
     d.mkdir()
@@ -182,3 +202,21 @@ def test_jsonl_records_without_text_or_with_wrong_types_are_reported(tmp_path):
     assert results["ok"].label and results["ok"].error is None
     assert results["empty"].label is None and "empty email" in results["empty"].error
     assert results["wrong-field"].label is None
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("rules.txt", "labels: urgent", "not valid TOML (rules are .toml, .yaml or .json): "),
+        ("rules.yaml", "labels:\n  a: [x\n", "not valid YAML: line 3, column 1: "),
+        ("rules.toml", "[labels", "not valid TOML: "),
+        ("rules.json", "{", "not valid JSON: "),
+        ("rules.toml", b"\xff\xfe", "not valid TOML: not UTF-8 text"),
+    ],
+)
+def test_a_rules_file_that_does_not_parse_names_its_format(tmp_path, name, text, expected):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(InputError) as info:
+        load_rules(path)
+    assert str(info.value).startswith(f"{path}: {expected}") and "\n" not in str(info.value)

@@ -46,7 +46,7 @@ class ByteProgress(ProgressLine):
         else:
             line += f" MB  {rate / 1e6:.1f} MB/s "
         click.echo(line, err=True, nl=False)
-        self.drawn = True
+        self.drawn = len(line)
 
 
 def _mb(n: int) -> str:

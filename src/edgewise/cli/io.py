@@ -30,13 +30,16 @@ class Item:
         self.id, self.text, self.error, self.record = id, text, error, record or {}
 
 
-def read_items(text: str | None, input_path: str | None, field: str) -> list[Item]:
-    """Items from TEXT (or '-' for stdin) or from --input (JSONL records or one text file)."""
+def read_items(
+    text: str | None, input_path: str | None, field: str, *, arg: str = "TEXT"
+) -> list[Item]:
+    """Items from TEXT (or '-' for stdin) or from --input (JSONL records or one text file);
+    ``arg`` is the argument's name in the command's usage, for the errors."""
     if text is not None and input_path is not None:
-        raise InputError("give either TEXT or --input, not both")
+        raise InputError(f"give either {arg} or --input, not both")
     if input_path is None:
         if text is None:
-            raise InputError("give a TEXT argument, '-' for standard input, or --input FILE")
+            raise InputError(f"give a {arg} argument, '-' for standard input, or --input FILE")
         return [Item("1", read_text_arg(text))]
     path = Path(input_path)
     if path.suffix.lower() != ".jsonl":
@@ -100,24 +103,37 @@ class ProgressLine:
         self.min_items = min_items
         self.start = time.perf_counter()
         self.enabled = sys.stderr.isatty()
-        self.drawn = False
+        self.drawn = 0  # the width of the line on the terminal
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total < self.min_items:
+        """Draw ``done`` of ``total`` items; a total of 0 means not known (no bar, no ETA)."""
+        if not self.enabled or 0 < total < self.min_items:
             return
         elapsed = time.perf_counter() - self.start
         rate = done / elapsed if elapsed > 0 else 0.0
+        if total <= 0:
+            self.draw(f"{done} done  {rate:.1f} items/s")
+            return
         eta = (total - done) / rate if rate > 0 else 0.0
         self.draw(f"{bar(done / max(total, 1))} {done}/{total}  {rate:.1f} items/s  ETA {eta:.0f}s")
 
     def draw(self, text: str) -> None:
-        click.echo(f"\r{self.label} {text} ", err=True, nl=False)
-        self.drawn = True
+        self.clear()
+        line = f"{self.label} {text}"
+        click.echo(f"\r{line} ", err=True, nl=False)
+        self.drawn = len(line) + 1
+
+    def clear(self) -> None:
+        """Erase the line, so that other output can be printed on the terminal; the next
+        call draws it again."""
+        if self.drawn:
+            click.echo("\r" + " " * self.drawn + "\r", err=True, nl=False)
+            self.drawn = 0
 
     def close(self) -> None:
         if self.drawn:
             click.echo("", err=True)
-            self.drawn = False
+            self.drawn = 0
 
 
 def bar(fraction: float, width: int = 24) -> str:

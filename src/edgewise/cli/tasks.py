@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -278,9 +279,26 @@ def route(
     _finish(failed, len(items), "items")
 
 
-def _cut(value: str, width: int) -> str:
+def _cells(ch: str) -> int:
+    """Terminal columns of a character: 2 for wide East Asian ones, 0 for combining marks."""
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def _fit(value: str, width: int) -> str:
+    """``value`` on one line, cut with an ellipsis and padded to ``width`` terminal columns
+    (CJK characters take two, so the table's columns stay aligned)."""
     value = " ".join(value.split())
-    return value if len(value) <= width else value[: width - 1] + "\u2026"
+    if sum(map(_cells, value)) > width:
+        out, used = [], 0
+        for ch in value:
+            if used + _cells(ch) > width - 1:
+                break
+            out.append(ch)
+            used += _cells(ch)
+        value = "".join(out) + "\u2026"
+    return value + " " * (width - sum(map(_cells, value)))
 
 
 triage_options = [
@@ -359,7 +377,7 @@ def triage(
     inbox: Path,
 ) -> None:
     """Label every email of INBOX (mbox, directory of .eml, or JSONL) and print a table."""
-    from edgewise.tasks.mail import read_inbox
+    from edgewise.tasks.mail import count_inbox, read_inbox
     from edgewise.tasks.triage import triage_classifier, triage_emails
 
     kwargs, abstain = triage_kwargs(labels, rules_path, threshold, max_input_tokens)
@@ -378,8 +396,14 @@ def triage(
     click.echo("-" * len(header))
     failed = total = 0
     counts: dict[str, int] = {}
+    progress = ProgressLine("triage")
+    expected = count_inbox(inbox)
     with JsonlSink(jsonl_out) if jsonl_out else _NullSink() as sink:
-        for r in triage_emails(all_emails(), classifier, abstain_label=abstain):
+        mails = triage_emails(
+            all_emails(), classifier, abstain_label=abstain, progress=progress, total=expected
+        )
+        for r in mails:
+            progress.clear()  # the table's rows and the progress line share the terminal
             total += 1
             label = r.label if r.error is None else "ERROR"
             if r.error is None and r.abstained and r.label != abstain:
@@ -387,16 +411,14 @@ def triage(
             counts[label or "?"] = counts.get(label or "?", 0) + 1
             if r.error is not None:
                 failed += 1
-                detail = _cut(r.error, 34)
-                click.echo(
-                    f"{_cut(r.id, 28):<28} {_cut(r.sender, 26):<26} {detail:<34} {'ERROR':<13}"
-                )
+                click.echo(f"{_fit(r.id, 28)} {_fit(r.sender, 26)} {_fit(r.error, 34)} ERROR")
             else:
                 click.echo(
-                    f"{_cut(r.id, 28):<28} {_cut(r.sender, 26):<26} {_cut(r.subject, 34):<34} "
+                    f"{_fit(r.id, 28)} {_fit(r.sender, 26)} {_fit(r.subject, 34)} "
                     f"{label:<13} {r.confidence:>5.2f} {r.ms:>7.1f}"
                 )
             sink.write(r.model_dump(by_alias=True))
+    progress.close()
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
     click.echo(f"\n{total} message{'' if total == 1 else 's'} ({summary})", err=True)
     _finish(failed, total, "messages")
@@ -555,7 +577,7 @@ def summarize(
     if file is not None and file != "-" and input_path is None:
         input_path = file
         file = None
-    items = read_items(file, input_path, field)
+    items = read_items(file, input_path, field, arg="FILE")
     summarizer = Summarizer(_engine(model), **summarize_kwargs(kind, length, language, context))
     single = len(items) == 1 and jsonl_out is None and not (input_path or "").endswith(".jsonl")
     failed = 0

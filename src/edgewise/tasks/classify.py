@@ -190,7 +190,9 @@ class Classifier:
         if len(set(out)) != len(out):
             raise InputError(f"labels must be unique: {out}")
         if len(out) < (1 if multi_label else 2):
-            raise InputError("give at least two labels (or one with multi_label=True)")
+            raise InputError(
+                "give at least two labels (one is enough for multi-label classification)"
+            )
         return out
 
     def _example(self, ex: Example | Mapping[str, Any] | tuple[str, str]) -> Example:

@@ -191,6 +191,29 @@ def read_inbox(path: str | Path) -> Iterator[Email]:
         raise InputError(f"{path}: the file is empty")
 
 
+def count_inbox(path: str | Path) -> int | None:
+    """How many records ``read_inbox`` will yield (for a progress bar), by a quick pass that
+    parses nothing; None when the inbox cannot be read (``read_inbox`` says why)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return sum(1 for p in path.iterdir() if p.suffix.lower() == ".eml")
+        with path.open("rb") as fh:
+            head = fh.read(5)
+            if head.startswith(b"From "):
+                box = mailbox.mbox(str(path), create=False)
+                try:
+                    return len(box)
+                finally:
+                    box.close()
+            if head.lstrip()[:1] == b"{":
+                fh.seek(0)
+                return sum(1 for line in fh if line.strip())
+            return 1 if head else 0
+    except (OSError, ValueError):
+        return None
+
+
 def _read_mbox(path: Path) -> Iterator[Email]:
     box = mailbox.mbox(str(path), create=False)
     try:

@@ -83,20 +83,27 @@ def load_rules(path: str | Path) -> Rules:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read rules ({exc.strerror})") from None
+    suffix = path.suffix.lower()
+    kind = {".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}.get(suffix, "TOML")
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
+        if kind == "YAML":
             import yaml
 
             data: Any = yaml.safe_load(raw.decode("utf-8"))
-        elif path.suffix.lower() == ".json":
+        elif kind == "JSON":
             data = json.loads(raw)
         else:
             data = tomllib.loads(raw.decode("utf-8"))
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(
-            f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {first}"
-        ) from None
+        mark = getattr(exc, "problem_mark", None)  # YAML: where, then what
+        if mark is not None:
+            first = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"  # type: ignore[attr-defined]
+        else:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, UnicodeDecodeError):
+            first = "not UTF-8 text"
+        hint = "" if suffix == ".toml" or kind != "TOML" else " (rules are .toml, .yaml or .json)"
+        raise InputError(f"{path}: not valid {kind}{hint}: {first}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: the rules must be a table/mapping at the top level")
     try:

@@ -101,7 +101,10 @@ def triage_emails(
     progress: Progress | None = None,
     total: int | None = None,
 ) -> Iterator[TriageResult]:
-    """Classify emails in batches and yield one result per email, in input order."""
+    """Classify emails in batches and yield one result per email, in input order.
+
+    ``progress(done, total)`` is called as the classifier goes (several times per batch), with
+    ``total`` as given, or 0 when it is not known."""
     done = 0
     batch: list[Email] = []
 
@@ -109,13 +112,18 @@ def triage_emails(
         nonlocal done
         problems = [mail.error or _empty(mail) for mail in batch]
         good = [mail for mail, problem in zip(batch, problems) if problem is None]
-        results = iter(classifier.classify_many([e.as_text() for e in good]))
+
+        def inner(n: int, _: int) -> None:
+            if progress is not None:
+                progress(done + n, total or 0)
+
+        results = iter(classifier.classify_many([e.as_text() for e in good], progress=inner))
         for mail, problem in zip(batch, problems):
             res = next(results) if problem is None else Classification(label=None, error=problem)
             yield _result(mail, res, abstain_label, classifier.labels)
         done += len(batch)
         if progress is not None:
-            progress(done, total or done)
+            progress(done, total or 0)
 
     for mail in emails:
         batch.append(mail)
