@@ -76,6 +76,10 @@ def test_language_and_context_reach_the_prompt():
     Summarizer(eng, language="Spanish", context="a voice note").summarize("hello")
     prompt = eng.calls[-1]["prompt"]
     assert "Write in Spanish." in prompt and "Context: a voice note" in prompt
+    # a language code is named: small models follow "Spanish", not "es"
+    for code, name in [("es", "Spanish"), ("pt-BR", "Portuguese"), ("Klingon", "Klingon")]:
+        Summarizer(eng, language=code).summarize("hello")
+        assert f"Write in {name}." in eng.calls[-1]["prompt"]
 
 
 @pytest.mark.parametrize(

@@ -20,17 +20,9 @@ from edgewise.audio.actions import ActionItem, sentence_items
 from edgewise.audio.decode import AudioSource
 from edgewise.audio.metrics import normalize
 from edgewise.audio.transcribe import Progress, Transcriber, Transcript
+from edgewise.catalog import language_name
 from edgewise.engines.base import Engine
 
-LANGUAGE_NAMES = {
-    "en": "English",
-    "es": "Spanish",
-    "de": "German",
-    "fr": "French",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "nl": "Dutch",
-}
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+")
 
 
@@ -45,7 +37,7 @@ class VoiceNote(BaseModel):
 
     def to_markdown(self) -> str:
         t = self.transcript
-        lang = LANGUAGE_NAMES.get(t.language or "", t.language or "no speech")
+        lang = language_name(t.language) if t.language else "no speech"
         if t.language_probability is not None:
             lang += f" ({t.language_probability:.2f})"
         minutes, seconds = divmod(int(round(t.duration)), 60)

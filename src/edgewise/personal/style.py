@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from edgewise.catalog import LANGUAGE_NAMES
 from edgewise.engines.base import Engine
 from edgewise.errors import InputError
 from edgewise.personal.profile import Profile, check_text, open_profile
@@ -186,10 +187,7 @@ class StyleSummary(BaseModel):
         return " ".join(parts)
 
     def language_name(self) -> str:
-        names = {"en": "English", "de": "German", "it": "Italian", "fr": "French"}
-        return names.get(
-            self.language, {"es": "Spanish", "nl": "Dutch"}.get(self.language, "English")
-        )
+        return LANGUAGE_NAMES.get(self.language, "English")
 
 
 def _sentences(text: str) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from edgewise.catalog import language_name
 from edgewise.engines.base import Engine
 from edgewise.errors import InputError
 from edgewise.types import GenerationOptions, Message
@@ -93,7 +94,7 @@ class Summarizer:
             raise InputError(f"unknown length {length!r}; use short, medium or long")
         self.engine = engine
         self.type, self.length = type, length
-        self.language = language
+        self.language = language_name(language) if language else None
         self.context = context
         self.unit = UNITS[type]
         self.n = BUDGETS[type][length]
