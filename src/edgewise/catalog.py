@@ -15,22 +15,8 @@ from pathlib import Path
 from edgewise.errors import ModelNotFoundError
 
 MB = 1024 * 1024
-# the ISO 639-1 codes of the catalog's languages (and a few more), by name: small models follow
-# "Write in Spanish." where "Write in es." is lost on them
-LANGUAGE_NAMES = {
-    "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fr": "French",
-    "hi": "Hindi", "it": "Italian", "ja": "Japanese", "ko": "Korean", "nl": "Dutch",
-    "pl": "Polish", "pt": "Portuguese", "ru": "Russian", "sv": "Swedish", "th": "Thai",
-    "tr": "Turkish", "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
-}  # fmt: skip
 RAM_CONTEXT = 4096  # the context the RAM estimate assumes
 RUNTIME_OVERHEAD = 120 * MB  # compute buffers, tokenizer, Python; measured ~100 MB for 135M
-
-
-def language_name(language: str) -> str:
-    """The English name of a language code ("es", "pt-BR", "zh_Hant"); other text unchanged."""
-    code = language.strip().replace("_", "-").split("-")[0].lower()
-    return LANGUAGE_NAMES.get(code, language.strip())
 
 
 @dataclass(frozen=True)

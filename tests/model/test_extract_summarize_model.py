@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from edgewise.cli.main import cli
 from edgewise.errors import SchemaValidationError, UnsupportedSchemaError
+from edgewise.languages import detect_language
 from edgewise.tasks.extract import Extractor
 from edgewise.tasks.summarize import BUDGETS, Summarizer, split_sentences
 
@@ -84,6 +85,27 @@ def test_summaries_stay_within_budget(engine, kind):
         assert len(s.text.split()) <= n and "\n" not in s.text
     else:
         assert len(split_sentences(s.text)) <= n
+
+
+def test_a_summary_is_in_the_language_asked_for_or_the_texts(engine):
+    # With "Write in the same language as the text." this model summarized the Spanish text
+    # in English, and "Write in es." gave English too; the prompt now names the language.
+    es = (
+        "El ayuntamiento votó el martes ampliar la red de carriles bici en 40 kilómetros "
+        "durante los próximos tres años. El plan, que cuesta 12 millones de euros, conectará "
+        "el campus universitario con la estación central. Los opositores dijeron que el "
+        "dinero debería destinarse a reparar carreteras."
+    )
+    en = (
+        "The city council voted on Tuesday to extend the bike lane network by 40 kilometres "
+        "over the next three years. The plan, which costs 12 million euros, will connect the "
+        "university campus to the central station."
+    )
+    for text, language in [(es, None), (en, "es")]:
+        summary = Summarizer(engine, type="tldr", length="short", language=language)
+        assert detect_language(summary.summarize(text).text) == "es"
+    english = Summarizer(engine, type="tldr", length="short").summarize(en).text
+    assert detect_language(english) == "en"
 
 
 def test_long_input_is_map_reduced_not_truncated(engine_small_ctx):

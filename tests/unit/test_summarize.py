@@ -80,6 +80,13 @@ def test_language_and_context_reach_the_prompt():
     for code, name in [("es", "Spanish"), ("pt-BR", "Portuguese"), ("Klingon", "Klingon")]:
         Summarizer(eng, language=code).summarize("hello")
         assert f"Write in {name}." in eng.calls[-1]["prompt"]
+    # no language given: the text's, named when its common words make it clear
+    Summarizer(eng).summarize(
+        "Der Stadtrat hat am Dienstag die neuen Linien mit dem Plan beschlossen."
+    )
+    assert "Write in German, the language of the text." in eng.calls[-1]["prompt"]
+    Summarizer(eng).summarize("市议会周二投票决定在未来三年内将自行车道网络延长40公里。")
+    assert "Write in the same language as the text." in eng.calls[-1]["prompt"]
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,8 @@ from edgewise.audio.actions import ActionItem, sentence_items
 from edgewise.audio.decode import AudioSource
 from edgewise.audio.metrics import normalize
 from edgewise.audio.transcribe import Progress, Transcriber, Transcript
-from edgewise.catalog import language_name
 from edgewise.engines.base import Engine
+from edgewise.languages import language_name
 
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+")
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from edgewise.catalog import LANGUAGE_NAMES
 from edgewise.engines.base import Engine
 from edgewise.errors import InputError
+from edgewise.languages import LANGUAGE_NAMES, word_counts
 from edgewise.personal.profile import Profile, check_text, open_profile
 from edgewise.types import Message
 
@@ -82,15 +82,6 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 CONTRACTIONS = re.compile(r"\b\w+'(s|re|ve|ll|d|m|t)\b|\bn't\b", re.IGNORECASE)
 INFORMAL = {"lol", "gonna", "wanna", "yeah", "yep", "nope", "hey", "cool", "awesome", "btw", "ok"}
 FORMAL = {"dear", "regards", "sincerely", "kindly", "please", "would", "furthermore", "however"}
-STOPWORDS = {
-    "en": "the and to of a in is that it for you with on this be are not have i",
-    "de": "der die und das ist nicht ich zu den mit ein es sie auf für von dem wir",
-    "it": "il di che la e non per un una sono è con mi ti si della le lo gli",
-    "fr": "le la les et de des un une est pas je que vous il pour dans sur avec",
-    "es": "el la los las de que y en un una es no por con para se lo",
-    "nl": "de het een en van is niet ik dat op te zijn met voor je",
-}
-_STOP = {lang: set(words.split()) for lang, words in STOPWORDS.items()}
 FUNCTION_WORDS = (
     "the and to of a in is that it for you i with on this be not have but so just "
     "we my your will can if at as or are was do me"
@@ -114,9 +105,8 @@ def clean_email(text: str) -> str:
 
 
 def language(text: str) -> str:
-    """The language whose common words appear most (en, de, it, fr, es, nl); "en" if unsure."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    scores = {lang: sum(w in stop for w in words) for lang, stop in _STOP.items()}
+    """The language whose common words appear most (edgewise.languages); "en" if unsure."""
+    scores = word_counts(text)
     best = max(scores, key=lambda k: scores[k])
     return best if scores[best] > 0 else "en"
 

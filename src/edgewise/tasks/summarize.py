@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from edgewise.catalog import language_name
 from edgewise.engines.base import Engine
 from edgewise.errors import InputError
+from edgewise.languages import detect_language, language_name
 from edgewise.types import GenerationOptions, Message
 
 SummaryType = Literal["tldr", "key_points", "headline", "teaser"]
@@ -100,10 +100,13 @@ class Summarizer:
         self.n = BUDGETS[type][length]
 
     # ------------------------------------------------------------------ prompts
-    def _system(self, kind: str, n: int) -> str:
+    def _system(self, kind: str, n: int, text: str = "") -> str:
         lines = ["You write accurate, concise summaries. Use only facts from the text."]
+        found = None if self.language else detect_language(text)
         if self.language:
             lines.append(f"Write in {self.language}.")
+        elif found is not None:  # named: small models ignore "the same language as the text"
+            lines.append(f"Write in {language_name(found)}, the language of the text.")
         else:
             lines.append("Write in the same language as the text.")
         if self.context:
@@ -116,7 +119,7 @@ class Summarizer:
         # the request comes after the text: small models follow the last instruction they read
         ask = ASK[kind].format(n=n)
         msgs = [
-            Message(role="system", content=self._system(kind, n)),
+            Message(role="system", content=self._system(kind, n, text)),
             Message(role="user", content=f"{text}\n\n---\n{ask}"),
         ]
         prompt: Any = msgs
