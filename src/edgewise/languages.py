@@ -17,15 +17,21 @@ LANGUAGE_NAMES = {
     "tr": "Turkish", "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
 }  # fmt: skip
 STOPWORDS = {
-    "en": "the and to of a in is that it for you with on this be are not have i",
-    "de": "der die und das ist nicht ich zu den mit ein es sie auf für von dem wir",
-    "it": "il di che la e non per un una sono è con mi ti si della le lo gli",
-    "fr": "le la les et de des un une est pas je que vous il pour dans sur avec",
-    "es": "el la los las de que y en un una es no por con para se lo",
+    "en": "the and to of a in is that it for you with on this be are not have i was but",
+    "de": "der die und das ist nicht ich zu den mit ein es sie auf für von dem wir auch sich",
+    "it": "il di che la e non per un una sono è con mi ti si della le lo gli del ma anche",
+    "fr": "le la les et de des un une est pas je que vous il pour dans sur avec ce qui au du",
+    "es": "el la los las de que y en un una es no por con para se lo del al como pero está",
     "nl": "de het een en van is niet ik dat op te zijn met voor je",
-    "pt": "o a os as de que e do da em um uma para com não é se na no ao dos",
+    "pt": "o a os as de que e do da em um uma para com não é se na no ao dos das mas",
 }
-_STOP = {lang: set(words.split()) for lang, words in STOPWORDS.items()}
+# a word common to several languages counts for each of them as a share: "la" is a third of a
+# word for Spanish, French and Italian, and "y" or "des" decide
+_WEIGHT: dict[str, float] = {}
+for _words in STOPWORDS.values():
+    for _w in set(_words.split()):
+        _WEIGHT[_w] = _WEIGHT.get(_w, 0) + 1
+_STOP = {lang: {w: 1 / _WEIGHT[w] for w in words.split()} for lang, words in STOPWORDS.items()}
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 
 
@@ -35,15 +41,16 @@ def language_name(language: str) -> str:
     return LANGUAGE_NAMES.get(code, language.strip())
 
 
-def word_counts(text: str) -> dict[str, int]:
-    """How many of the text's words are common words of each known language."""
+def word_counts(text: str) -> dict[str, float]:
+    """How many of the text's words are common words of each known language (a word shared
+    by k of the languages counts 1/k for each)."""
     words = [w.lower() for w in _WORD.findall(text)]
-    return {lang: sum(w in stop for w in words) for lang, stop in _STOP.items()}
+    return {lang: sum(stop.get(w, 0.0) for w in words) for lang, stop in _STOP.items()}
 
 
 def detect_language(text: str) -> str | None:
-    """The code of the text's language when its common words say so clearly (at least 3 of
-    them, and half as many again as the runner-up's); None otherwise."""
+    """The code of the text's language when its common words say so clearly (a score of at
+    least 2, and half as much again as the runner-up's); None otherwise."""
     ranked = sorted(word_counts(text).items(), key=lambda kv: -kv[1])
     (best, first), (_, second) = ranked[0], ranked[1]
-    return best if first >= 3 and first >= 1.5 * second else None
+    return best if first >= 2 and first >= 1.5 * second else None
