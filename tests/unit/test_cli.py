@@ -199,3 +199,30 @@ def test_table_cells_are_fitted_by_terminal_columns():
         assert columns(fitted) == 20 and "\n" not in fitted
     assert _fit("会議は明日の午前十時に変更になりました", 10) == "会議は明\u2026 "  # 8 + 1 + pad
     assert _fit("short", 8) == "short   "
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["classify", "-l", "work,home"],
+        ["route", "--rules", "RULES"],
+        ["extract", "--schema", "SCHEMA"],
+        ["summarize", "--type", "headline"],
+    ],
+)
+def test_error_rows_have_the_same_keys_as_result_rows(runner, tmp_path, monkeypatch, command):
+    from edgewise.cli import tasks
+
+    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine(default_response='{"a": "x"}'))
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[labels.work]\nfolder = "Work"\n[labels.home]\nfolder = "Home"\n')
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"a": {"type": "string"}}}))
+    items = tmp_path / "in.jsonl"
+    items.write_text(json.dumps({"id": "ok", "text": "Send the report"}) + "\n{broken\n")
+    command = [str(rules) if c == "RULES" else str(schema) if c == "SCHEMA" else c for c in command]
+    result = runner.invoke(cli, [*command, "--input", str(items)])
+    assert result.exit_code == 3, result.output
+    good, bad = (json.loads(line) for line in result.stdout.splitlines())
+    assert good["error"] is None and bad["error"].startswith("line 2: invalid JSON")
+    assert list(bad) == list(good), (list(bad), list(good))

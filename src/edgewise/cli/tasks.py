@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from edgewise.cli.common import model_option, read_file_text
 from edgewise.cli.io import JsonlSink, ProgressLine, read_items
 from edgewise.errors import EdgewiseError, InputError, PartialFailure
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 def _engine(model: str | None) -> Any:
@@ -174,7 +177,7 @@ def classify(
     text: str | None,
 ) -> None:
     """Classify TEXT ('-' for stdin) or every record of --input into one of --labels."""
-    from edgewise.tasks.classify import Classifier
+    from edgewise.tasks.classify import Classification, Classifier
 
     items = read_items(text, input_path, field)
     kwargs = classify_kwargs(
@@ -209,8 +212,8 @@ def classify(
     failed = 0
     with JsonlSink(jsonl_out) as sink:
         for it in items:
-            if it.error is not None:
-                row: dict[str, Any] = {"id": it.id, "label": None, "error": it.error}
+            if it.error is not None:  # the same keys as a result, so every line has them
+                row: dict[str, Any] = {"id": it.id, **_failed(Classification, it.error)}
             else:
                 row = {"id": it.id, **next(results).model_dump()}
             failed += row.get("error") is not None
@@ -259,24 +262,35 @@ def route(
         for it in items:
             if it.error is not None:
                 failed += 1
-                sink.write({"id": it.id, "route": None, "error": it.error})
+                sink.write({"id": it.id, **_route_row(None, it.error)})
                 continue
             d = next(decisions)
-            c = d.classification
-            failed += c.error is not None
-            sink.write(
-                {
-                    "id": it.id,
-                    "route": d.route if c.error is None else None,
-                    "action": d.action.model_dump(exclude_none=True),
-                    "label": c.label,
-                    "confidence": c.confidence,
-                    "abstained": c.abstained,
-                    "ms": c.ms,
-                    "error": c.error,
-                }
-            )
+            failed += d.classification.error is not None
+            sink.write({"id": it.id, **_route_row(d, d.classification.error)})
     _finish(failed, len(items), "items")
+
+
+def _failed(model: type[BaseModel], error: str) -> dict[str, Any]:
+    """A result row for an item that could not be processed: every field of ``model`` (None,
+    or the empty default), and the error."""
+    row = {name: None for name in model.model_fields}
+    for name, field in model.model_fields.items():
+        if field.default_factory is not None:
+            row[name] = field.default_factory()  # type: ignore[call-arg]
+    return {**row, "error": error}
+
+
+def _route_row(decision: Any, error: str | None) -> dict[str, Any]:
+    c = decision.classification if decision is not None else None
+    return {
+        "route": decision.route if c is not None and c.error is None else None,
+        "action": decision.action.model_dump(exclude_none=True) if decision is not None else None,
+        "label": c.label if c is not None else None,
+        "confidence": c.confidence if c is not None else None,
+        "abstained": c.abstained if c is not None else None,
+        "ms": c.ms if c is not None else None,
+        "error": error,
+    }
 
 
 def _cells(ch: str) -> int:
@@ -497,7 +511,7 @@ def extract(
     text: str | None,
 ) -> None:
     """Extract a JSON object matching --schema from TEXT ('-' for stdin) or --input records."""
-    from edgewise.tasks.extract import Extractor
+    from edgewise.tasks.extract import Extraction, Extractor
 
     kwargs = extract_kwargs(schema_file, instructions, max_retries, max_input_tokens)
     items = read_items(text, input_path, field)
@@ -512,7 +526,7 @@ def extract(
         for it in items:
             if it.error is not None:
                 failed += 1
-                sink.write({"id": it.id, "value": None, "error": it.error})
+                sink.write({"id": it.id, **_failed(Extraction, it.error)})
                 continue
             r = next(results)
             failed += r.error is not None
@@ -572,7 +586,7 @@ def summarize(
     file: str | None,
 ) -> None:
     """Summarize FILE ('-' for stdin) or every record of --input; long text is map-reduced."""
-    from edgewise.tasks.summarize import Summarizer
+    from edgewise.tasks.summarize import Summarizer, Summary
 
     if file is not None and file != "-" and input_path is None:
         input_path = file
@@ -595,9 +609,10 @@ def summarize(
                     progress.close()
             if it.error is not None:
                 failed += 1
-                sink.write({"id": it.id, "text": None, "error": it.error})
+                row = _failed(Summary, it.error)
+                sink.write({"id": it.id, **row, "type": kind, "length": length})
             elif single:
                 click.echo(summary.text)
             else:
-                sink.write({"id": it.id, **summary.model_dump()})
+                sink.write({"id": it.id, **summary.model_dump(), "error": None})
     _finish(failed, len(items), "items")
