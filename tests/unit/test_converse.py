@@ -109,6 +109,16 @@ def test_example_script_loads_and_its_schema_is_valid():
             "  a: {schema: {type: string}, prompt: q, aliases: {z: [zed]}}\n",
             "slots.a.aliases: z is not one of the slot's enum values (none)",
         ),
+        (
+            "goal: g\nconfirmation: ok\nslots:\n"
+            "  a: {schema: {enum: [red, green]}, prompt: q, aliases: {red: [verde], green: [Verde]}}\n",
+            "slots.a.aliases: 'Verde' names both 'red' and 'green'",
+        ),
+        (
+            "goal: g\nconfirmation: ok\nslots:\n"
+            "  a: {schema: {enum: [red, green]}, prompt: q, aliases: {red: [green]}}\n",
+            "slots.a.aliases: 'green' names both 'green' and 'red'",
+        ),
     ],
 )
 def test_bad_scripts_are_one_line_input_errors_naming_file_and_key(tmp_path, text, expected):
@@ -288,6 +298,18 @@ def test_the_asked_enum_is_read_from_the_reply_or_its_aliases(engine):
     assert turn.asking == "appliance" and "appliance" not in turn.slots
 
 
+def test_aliases_of_an_integer_enum(engine):
+    script = {
+        "goal": "g",
+        "confirmation": "{n}?",
+        "slots": {"n": {"schema": {"enum": [1, 2]}, "prompt": "q", "aliases": {1: ["one"]}}},
+    }
+    conv = conversation(engine, script)
+    conv.start()
+    engine.enqueue({"n": None})
+    assert conv.reply("just one").slots == {"n": 1}
+
+
 def test_the_asked_enum_falls_back_to_label_scoring_with_a_none_label_and_a_floor():
     def scorer(prompt: str, cont: str) -> float:
         text = prompt.rsplit("Text:", 1)[-1].lower()
@@ -354,8 +376,8 @@ COUNT_SCRIPT = {
         ("wir sind zu fünft", {"people": None}, {}),  # not a count word we know: asked again
         ("el 12 de junio", {"people": 12, "day": None}, {"day": "2025-06-12"}),
         ("12 people on the 12 of June", {"people": 12}, {"people": 12, "day": "2025-06-12"}),
-        ("2 or 3", {"people": 2}, {"people": 2}),  # the model chose one the reply states
-        ("2 or 3", {"people": None}, {}),  # the rules do not choose
+        ("2 or 3", {"people": 2}, {}),  # two counts: the model's choice is a guess
+        ("somos 2 o 3", {"people": None}, {}),
     ],
 )
 def test_counts_are_read_outside_dates(reply, model, expected):
@@ -428,14 +450,76 @@ def test_a_correction_is_applied_and_confirmed_again(engine):
     assert conv.reply("ok").result["date"] == "2025-03-15"
 
 
-def test_no_asks_what_to_change_and_other_answers_are_scored(engine):
+def test_no_asks_what_to_change_and_only_a_stated_yes_finishes(engine):
     conv = _to_confirmation(engine)
     turn = conv.reply("no")
     assert turn.state == "confirming" and turn.message == "What should I change?"
-    turn = conv.reply("that is all wrong")  # nothing extracted, scored as not-yes
+    turn = conv.reply("that is all wrong")  # nothing extracted; a negation
     assert turn.state == "confirming" and turn.message == "What should I change?"
-    turn = conv.reply("alright then, yes go ahead")  # not a keyword: label scoring says yes
+    summary = "oven on 2025-03-14 at Hauptstraße 5 (-). OK?"
+    for reply in ["I don't know", "keine Ahnung", "no sé", "maybe", "I am not sure",
+                  "hmm, wait", "hmm", "what?"]:  # fmt: skip
+        turn = conv.reply(reply)
+        assert turn.state == "confirming", reply
+        assert turn.message == f"Sorry, I did not get that. {summary}", reply
+    assert not [c for c in engine.calls if c["op"] == "score"]  # no label scoring
+    turn = conv.reply("alright then, yes go ahead")
     assert turn.state == "done" and turn.result is not None
+
+
+@pytest.mark.parametrize(
+    "reply", ["sounds good", "Perfect, thanks!", "ja bitte", "sí, perfecto", "d'accord", "Ok."]
+)
+def test_a_yes_inside_a_reply_confirms(engine, reply):
+    assert _to_confirmation(engine).reply(reply).state == "done"
+
+
+@pytest.mark.parametrize("reply", ["not ok", "yes but the date is wrong", "no, perfect is not it"])
+def test_a_yes_with_a_negation_does_not_confirm(engine, reply):
+    turn = _to_confirmation(engine).reply(reply)
+    assert turn.state == "confirming" and turn.message == "What should I change?"
+
+
+def test_a_correction_does_not_fill_a_skipped_slot_with_a_yes_no_word(engine):
+    conv = _to_confirmation(engine)  # notes were skipped with "nein"
+    engine.enqueue({"appliance": "fridge", "notes": "no"})
+    turn = conv.reply("no, it is the fridge")
+    assert turn.updated == ["appliance"] and "notes" not in turn.slots
+
+
+@pytest.mark.parametrize(
+    ("reply", "model"),
+    [
+        ("fridge or oven", {"appliance": "fridge"}),
+        ("not the fridge, the oven", {"appliance": "fridge"}),
+    ],
+)
+def test_two_values_named_fill_nothing(engine, reply, model):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue(model)
+    turn = conv.reply(reply)
+    assert turn.slots == {} and turn.asking == "appliance"
+
+
+def test_free_text_for_another_slot_needs_the_asked_one_answered(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": None, "address": "the microwave"})
+    turn = conv.reply("none of them, it is the microwave")
+    assert turn.slots == {} and turn.asking == "appliance"
+    engine.enqueue({"appliance": "oven", "address": "Hauptstraße 5"})
+    turn = conv.reply("the oven, at Hauptstraße 5")
+    assert turn.slots == {"appliance": "oven", "address": "Hauptstraße 5"}
+
+
+def test_the_asked_free_text_is_the_whole_reply_when_it_holds_nothing_else(engine):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14"})
+    conv.reply("oven on 2025-03-14")
+    engine.enqueue({"address": "Hauptstraße"})  # a fragment of the reply
+    assert conv.reply("Hauptstraße 5, Berlin").slots["address"] == "Hauptstraße 5, Berlin"
 
 
 @pytest.mark.parametrize("word", ["cancel", "  Stop. ", "abbrechen"])
@@ -553,8 +637,13 @@ def test_cli_json_lines(tmp_path, cli_engine):
 def test_cli_end_of_input_is_one_line_and_non_zero(tmp_path, cli_engine):
     result = CliRunner().invoke(cli, ["converse", str(_script_file(tmp_path))], input="")
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("error: input ended before")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: input ended before") and "3 required slots still empty" in last
     assert result.stdout == ""
+    cli_engine.enqueue({"appliance": "oven", "date": "2025-03-14", "address": "Hauptstraße 5"})
+    lines = "oven, 2025-03-14, Hauptstraße 5\nnein\n"  # to the summary, then the input ends
+    result = CliRunner().invoke(cli, ["converse", str(_script_file(tmp_path))], input=lines)
+    assert result.exit_code == 1 and "the summary was not confirmed" in result.stderr
 
 
 def test_cli_bad_script_fails_before_loading_a_model(tmp_path, monkeypatch):

@@ -67,9 +67,14 @@ def converse(model: str | None, as_json: bool, script: str) -> None:
     while conv.state not in ("done", "cancelled"):
         line = _read_line(stdin, interactive)
         if line is None:
+            n = len(conv.missing)
+            why = (
+                "the summary was not confirmed"
+                if conv.state == "confirming"
+                else f"{n} required slot{'' if n == 1 else 's'} still empty"
+            )
             raise InputError(
-                f"input ended before the conversation was done ({len(conv.missing)} "
-                "required slot(s) missing or not confirmed); nothing was saved"
+                f"input ended before the conversation was done ({why}); nothing was saved"
             )
         try:
             turn = conv.reply(line)

@@ -11,9 +11,11 @@ value or one of the script's aliases named in the reply, a date ("tomorrow", "14
 "el 12 de junio"; audio/dates.py), a count ("4", "cuatro"). The slot just asked for has two
 fallbacks when the reply states nothing the rules recognize: an enum by label scoring (with a
 "none of these" label and a confidence floor), free text as the reply itself; a reply that says
-"I don't know" (the script's ``unsure`` phrases) gets neither. With every required slot filled
-the confirmation is shown: new values are a correction, otherwise yes/no comes from the
-script's keywords or label scoring; yes ends with a validated result.
+"I don't know" (the script's ``unsure`` phrases) gets neither, and a reply naming two values of
+a slot fills neither. With every required slot filled the confirmation is shown: new values are
+a correction; only a stated yes (a keyword, or a yes phrase in a reply with no negation and no
+hesitation) ends with a validated result, never label scoring; a no asks what to change, and
+anything else shows the summary again.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from edgewise.audio.dates import date_spans, fold
 from edgewise.engines.base import Engine
@@ -53,27 +62,37 @@ INSTRUCTION = (
     "wrote them, without translating, except to choose one of a fixed list of allowed values. "
     "Use null for every field the message does not give."
 )
-CONFIRM_INSTRUCTION = (
-    "The user was shown a summary and asked to confirm it. Decide whether the reply, in any "
-    "language, confirms it."
-)
 ENUM_INSTRUCTION = "Classify the answer, in any language, into exactly one of the labels below."
 # The asked enum by label scoring only when the model is this sure and the reply does not rather
 # choose NONE. Measured on SmolLM2-135M: "after lunch" -> afternoon 0.72 passes; "le soir" ->
 # afternoon 0.69, "early" -> afternoon 0.55 and "I do not know yet" -> none 0.82 do not.
 ENUM_MIN = 0.7
 NONE = "none of these"
-CONFIRM_MIN = 0.55  # finishing is the step that cannot be undone: an unsure reply asks again
-CONFIRM_LABELS = {
-    "yes": "the user agrees, accepts or confirms",
-    "no": "the user refuses or wants a change",
-}
 # Default keywords for the common European languages; a script can replace each list.
 YES = "yes y yeah ok okay sure correct ja genau oui sí si sì sim tak ano igen kyllä da ναι да"
 NO = "no n nope nein non não nao nie ne nej nee ei nem όχι нет"
+# A summary is confirmed only by a stated yes: a whole-reply keyword, or one of these inside a
+# reply that holds no "no", no negation and no hesitation. Finishing cannot be undone, and label
+# scoring cannot be trusted with it: SmolLM2-135M scored "no sé" as yes (0.91), "hmm, wait" as
+# yes (0.77) and "perfect" as no (0.82).
+CONFIRM = [
+    "yes", "yeah", "yep", "ok", "okay", "sure", "correct", "right", "perfect", "great", "fine",
+    "sounds good", "looks good", "all good", "go ahead", "confirm", "confirmed", "exactly",
+    "ja", "genau", "richtig", "passt", "stimmt", "perfekt", "gerne",
+    "oui", "d'accord", "parfait", "exactement", "c'est bon",
+    "si", "claro", "vale", "perfecto", "exacto", "correcto", "de acuerdo",
+    "certo", "esatto", "va bene", "perfeito", "isso", "sim",
+]  # fmt: skip
+NEGATION = [
+    "not", "wrong", "incorrect", "change", "nicht", "falsch", "kein", "pas", "faux",
+    "incorrecto", "cambiar", "sbagliato", "errado", "isn't", "isnt", "don't", "dont",
+]  # fmt: skip
+HESITATION = ["hmm", "hm", "umm", "uh", "erm", "ähm", "wait", "maybe", "perhaps",
+              "vielleicht", "moment", "quizas", "quiza", "peut-etre", "forse", "talvez"]  # fmt: skip
 CANCEL = "cancel stop quit exit abort abbrechen stopp annuler cancelar parar annulla anuluj avbryt"
 UNSURE = [
     "don't know", "dont know", "do not know", "no idea", "not sure", "unsure", "no clue",
+    "hmm", "hm", "umm", "uh", "erm", "ähm",
     "no se", "no lo se", "ni idea", "no estoy seguro", "no estoy segura",
     "weiss nicht", "weiß nicht", "keine ahnung", "nicht sicher",
     "je ne sais pas", "sais pas", "aucune idee", "pas sur", "pas sure",
@@ -132,6 +151,14 @@ class Slot(BaseModel):
         default_factory=dict,
         description="Enum value -> other words for it (any language), recognized in replies.",
     )
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _value_keys(cls, value: Any) -> Any:
+        """YAML reads the keys of an integer enum's aliases as numbers: 1: [one]."""
+        if isinstance(value, Mapping):
+            return {str(k) if isinstance(k, (int, float)) else k: v for k, v in value.items()}
+        return value
 
 
 class Script(BaseModel):
@@ -225,6 +252,15 @@ def check_script(script: Script, source: str = "script") -> Script:
                     f"{source}: slots.{name}.aliases: {unknown[0] if unknown else 'aliases'} "
                     f"is not one of the slot's enum values ({', '.join(values) or 'none'})"
                 )
+            owner = {_fold(v): v for v in values}
+            for value, words in slot.aliases.items():
+                for word in words:
+                    other = owner.setdefault(_fold(word), value)
+                    if other != value:  # a reply with it would name two values: never filled
+                        raise InputError(
+                            f"{source}: slots.{name}.aliases: {word!r} names both {other!r} "
+                            f"and {value!r}"
+                        )
         try:
             compile_schema(_nullable(slot.json_schema))
         except UnsupportedSchemaError as exc:
@@ -292,6 +328,10 @@ def _norm(text: str) -> str:
 def _fold(text: str) -> str:
     """Lower case, without accents, one kind of apostrophe, single spaces."""
     return " ".join(fold(text.replace("\u2019", "'")).split())
+
+
+def _folded(phrases: list[str]) -> set[str]:
+    return {f for f in map(_fold, phrases) if f}
 
 
 def _has_phrase(phrase: str, folded: str, *, plural: bool = False) -> bool:
@@ -379,7 +419,12 @@ class Conversation:
         self.asking: str | None = None
         self.result: dict[str, Any] | None = None
         self._kw = {k: {_norm(w) for w in v} for k, v in self.script.keywords.model_dump().items()}
-        self._kw["unsure"] = {_fold(w) for w in self.script.keywords.unsure if _fold(w)}
+        self._kw["unsure"] = _folded(self.script.keywords.unsure)
+        # for the confirmation, phrases found inside a reply; a script's own yes and no words
+        # count there too ("passt, danke")
+        self._confirm = _folded([*CONFIRM, *self.script.keywords.yes])
+        self._negative = _folded([*NEGATION, *self.script.keywords.no])
+        self._hesitant = _folded([*HESITATION, *self.script.keywords.unsure])
         self._validators = {n: _validator(s.json_schema) for n, s in self.script.slots.items()}
         self._classifiers: dict[str, Classifier] = {}
 
@@ -427,15 +472,23 @@ class Conversation:
         return self._next(updated, retry=not updated)
 
     def _on_confirmation(self, text: str, word: str) -> Turn:
+        """A stated yes finishes; new values are a correction (the new summary is shown); a
+        no or a negation asks what to change; anything else (hesitation, "I don't know", a
+        reply that says neither) shows the summary again."""
         if word in self._kw["yes"]:
             return self._finish()
-        if word not in self._kw["no"]:
-            changed = self._fill(text, list(self.script.slots), None, trust_asked=False)
-            if changed:  # a correction: show the new summary
-                return self._next(changed, retry=False)
-            if self._label("", list(CONFIRM_LABELS), text, CONFIRM_MIN) == "yes":
-                return self._finish()
-        return self._turn(self._render(self.script.change), [])
+        if word in self._kw["no"]:
+            return self._turn(self._render(self.script.change), [])
+        changed = self._fill(text, list(self.script.slots), None, trust_asked=False)
+        if changed:
+            return self._next(changed, retry=False)
+        if self._says(self._hesitant, text):
+            return self._next([], retry=True)
+        if self._says(self._negative, text):
+            return self._turn(self._render(self.script.change), [])
+        if self._says(self._confirm, text):
+            return self._finish()
+        return self._next([], retry=True)
 
     def _next(self, updated: list[str], *, retry: bool) -> Turn:
         pending = [n for n in self.script.slots if n not in self.values.keys() | self.skipped]
@@ -446,6 +499,8 @@ class Conversation:
         else:
             self.state, self.asking = "confirming", None
             message = self._render(self.script.confirmation)
+            if retry:
+                message = f"{self._render(self.script.retry)} {message}"
         return self._turn(message, updated)
 
     def _finish(self) -> Turn:
@@ -477,12 +532,16 @@ class Conversation:
     ) -> list[str]:
         """Extract ``targets`` from ``text`` and keep the values the reply supports.
 
-        Constrained values (enums, dates, numbers) are taken before free text, and a free-text
-        value that repeats one already taken is dropped: a small model likes to copy the whole
-        reply into every text field; for the same reason the whole reply is not taken as the
-        value of a slot other than the one asked for. The asked slot's fallbacks apply only to
-        a reply that filled nothing else (it answered the question, not another one) and that
-        does not say the user does not know.
+        A reply that names two values of a slot ("fridge or oven", "2 or 3", "not the fridge,
+        the oven") fills neither. Constrained values (enums, dates, numbers) are taken before
+        free text, and a free-text value that repeats one already taken, or is only a yes/no
+        word, is dropped: a small model likes to copy the reply into every text field; for the
+        same reason free text for another slot is taken only when the asked one was answered,
+        and never the whole reply. The asked free-text slot gets the whole reply when nothing
+        else was in it (the model's fragment can change the meaning: "er kühlt nicht mehr" ->
+        "nicht mehr"). The asked slot's fallbacks apply only to a reply that filled nothing
+        else (it answered the question, not another one) and that does not say the user does
+        not know.
         """
         if not targets:
             return []
@@ -492,14 +551,18 @@ class Conversation:
         slots = self.script.slots
         unsure = self._says(self._kw["unsure"], text)
         dates = [n for n in targets if slots[n].json_schema.get("format") == "date"]
+        keywords = self._kw["yes"] | self._kw["no"] | self._kw["cancel"]
 
         def stated(name: str) -> Any:
+            if len(self._candidates(name, text)) > 1:
+                return None
             value = found.get(name)
             if self._grounded(name, value, text) and self._valid(name, value):
-                if not (
-                    unsure and isinstance(value, str) and self._says(self._kw["unsure"], value)
+                if isinstance(value, str) and (
+                    _norm(value) in keywords or (unsure and self._says(self._kw["unsure"], value))
                 ):
-                    return value
+                    return None
+                return value
             if name == asked or dates == [name] or _enum_labels(slots[name].json_schema):
                 value = self._read(name, text)  # rules that need no model
                 return value if self._valid(name, value) else None
@@ -516,6 +579,8 @@ class Conversation:
             if value is None:
                 continue
             if isinstance(value, str) and _free_text(slots[name].json_schema):
+                if asked and asked not in accepted:
+                    continue  # the question was not answered: free text is a guess
                 taken = [_norm(_show(v)) for v in accepted.values()]
                 if (asked and _norm(value) == whole) or any(t in _norm(value) for t in taken):
                     continue
@@ -524,6 +589,10 @@ class Conversation:
             }:
                 continue
             accepted[name] = value
+        if asked and list(accepted) == [asked] and _free_text(slots[asked].json_schema):
+            reply = " ".join(text.split())
+            if not unsure and self._valid(asked, reply):
+                accepted[asked] = reply
         if asked and not accepted and trust_asked and slots[asked].required and not unsure:
             value = self._fallback(asked, found.get(asked), text)
             if value is not None:
@@ -577,15 +646,15 @@ class Conversation:
             float(COUNT_WORDS[w]) for w in re.findall(r"\w+", _fold(text)) if w in COUNT_WORDS
         ]
 
-    def _read(self, name: str, text: str) -> Any:
-        """The slot's value read from the reply without the model, or None: an enum value or
-        alias named (exactly one), the one date stated, the one count stated."""
+    def _candidates(self, name: str, text: str) -> list[Any]:
+        """The slot's values the rules find in the reply: enum values or aliases named, the
+        dates stated, the counts outside the dates (distinct, in no particular order)."""
         slot = self.script.slots[name]
         schema = slot.json_schema
         labels = _enum_labels(schema)
         if labels is not None:
             folded = _fold(text)
-            hits = [
+            return [
                 v
                 for v in labels
                 if any(
@@ -593,17 +662,18 @@ class Conversation:
                     for w in [str(v), *slot.aliases.get(str(v), [])]
                 )
             ]
-            return hits[0] if len(hits) == 1 else None
         if schema.get("format") == "date":
-            days = {m.date for m in date_spans(text, self.today)}
-            return days.pop().isoformat() if len(days) == 1 else None
+            return sorted({m.date.isoformat() for m in date_spans(text, self.today)})
         if schema.get("type") in ("integer", "number"):
             counts = set(self._counts(text, integers=schema["type"] == "integer"))
-            if len(counts) != 1:
-                return None
-            count = counts.pop()
-            return int(count) if count.is_integer() else count
-        return None
+            return [int(c) if c.is_integer() else c for c in sorted(counts)]
+        return []
+
+    def _read(self, name: str, text: str) -> Any:
+        """The slot's value read from the reply without the model, or None: the one value
+        the rules find (an enum value or alias, a date, a count)."""
+        found = self._candidates(name, text)
+        return found[0] if len(found) == 1 else None
 
     def _valid(self, name: str, value: Any) -> bool:
         return value is not None and self._validators[name].is_valid(value)
@@ -631,21 +701,18 @@ class Conversation:
             return {}
         return value if isinstance(value, dict) else {}
 
-    def _label(self, key: str, labels: list[str], text: str, least: float = 0.0) -> str | None:
-        """Label scoring: the confirmation's yes/no (key ""), or an enum slot's values.
+    def _label(self, name: str, labels: list[str], text: str, least: float) -> str | None:
+        """An enum slot's value by label scoring, when the model is at least ``least`` sure.
 
         Calibrated on content-free inputs: the one reply scored is no sample of a domain, and
         words drawn from it would carry its label into the prior."""
-        clf = self._classifiers.get(key)
+        clf = self._classifiers.get(name)
         if clf is None:
-            if key:
-                prompt = self.script.slots[key].prompt
-                kw: dict[str, Any] = {
-                    "instruction": f"The question was: {prompt}\n{ENUM_INSTRUCTION}"
-                }
-            else:
-                kw = {"descriptions": CONFIRM_LABELS, "instruction": CONFIRM_INSTRUCTION}
-            clf = Classifier(self.engine, labels, calibration="content_free", **kw)
-            self._classifiers[key] = clf
+            prompt = self.script.slots[name].prompt
+            instruction = f"The question was: {prompt}\n{ENUM_INSTRUCTION}"
+            clf = Classifier(
+                self.engine, labels, calibration="content_free", instruction=instruction
+            )
+            self._classifiers[name] = clf
         result = clf.classify(text)
         return result.label if result.confidence >= least else None
