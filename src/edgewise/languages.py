@@ -41,6 +41,21 @@ def language_name(language: str) -> str:
     return LANGUAGE_NAMES.get(code, language.strip())
 
 
+def check_language(language: str) -> str:
+    """The name to put in a prompt for a language given by the user: a known code is named, a
+    name is kept ("Klingon" is the user's call), an unknown code ("xx", "zz-ZZ") is an error,
+    since a model told "Write in xx." silently writes English."""
+    from edgewise.errors import InputError
+
+    name = language_name(language)
+    if re.fullmatch(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*", name) and (
+        len(name) <= 3 or not name.isalpha()
+    ):
+        known = ", ".join(sorted(LANGUAGE_NAMES))
+        raise InputError(f"unknown language code {language!r}: give a name or one of {known}")
+    return name
+
+
 def word_counts(text: str) -> dict[str, float]:
     """How many of the text's words are common words of each known language (a word shared
     by k of the languages counts 1/k for each)."""

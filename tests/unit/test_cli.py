@@ -226,3 +226,12 @@ def test_error_rows_have_the_same_keys_as_result_rows(runner, tmp_path, monkeypa
     good, bad = (json.loads(line) for line in result.stdout.splitlines())
     assert good["error"] is None and bad["error"].startswith("line 2: invalid JSON")
     assert list(bad) == list(good), (list(bad), list(good))
+
+
+def test_a_binary_file_is_not_summarized(runner, tmp_path):
+    pdf = tmp_path / "x.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n\x00\x01binary")  # valid UTF-8, but not text
+    result = runner.invoke(cli, ["summarize", str(pdf)])
+    assert result.exit_code == 1 and "is not text (a NUL byte at 9)" in result.output
+    result = runner.invoke(cli, ["summarize", "-"], input=b"a\x00b")
+    assert result.exit_code == 1 and "standard input is not text" in result.output

@@ -15,6 +15,36 @@ def test_fit_budget_cuts_whole_sentences_and_words():
     text = "One. Two is here! Three? Four."
     assert fit_budget(text, "sentences", 2) == "One. Two is here!"
     assert fit_budget("a b c d e", "words", 3) == "a b c"
+    # stopped by the token limit: the last word, and an unfinished last sentence, are dropped
+    assert fit_budget("la biblioteca pública en el", "words", 10, cut=True) == (
+        "la biblioteca pública en"
+    )
+    cut = "Salas nuevas. Abiertas hasta las diez de la noche, hast"
+    assert fit_budget(cut, "sentences", 2, cut=True) == "Salas nuevas."
+    assert fit_budget("Abiertas hasta las diez de la noche, hast", "sentences", 1, cut=True) == (
+        "Abiertas hasta las diez de la noche,"
+    )
+
+
+def test_a_summary_cut_by_the_token_limit_drops_its_unfinished_sentence():
+    eng = FakeEngine(default_response="The library opens in May. " + "It has rooms " * 60)
+    s = Summarizer(eng, type="tldr", length="medium").summarize("x")
+    assert s.text == "The library opens in May."
+
+
+def test_key_points_lose_their_own_markers_and_repeats():
+    points = ["1. Opens in May", "- Opens in May", "2) Free entry", "free entry", "Cafe inside"]
+    eng = FakeEngine([json.dumps({"points": points})])
+    s = Summarizer(eng, type="key_points", length="long").summarize("x")
+    assert s.points == ["Opens in May", "Free entry", "Cafe inside"]
+
+
+def test_an_unknown_language_code_is_an_error_a_name_is_kept():
+    eng = FakeEngine()
+    for code in ("xx", "zz-ZZ", "abc"):
+        with pytest.raises(InputError, match="unknown language code"):
+            Summarizer(eng, language=code)
+    assert Summarizer(eng, language="Swiss German").language == "Swiss German"
     assert split_sentences("Hola. ¿Qué tal? Bien.") == ["Hola.", "¿Qué tal?", "Bien."]
 
 

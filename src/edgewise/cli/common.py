@@ -70,6 +70,7 @@ def read_text_arg(value: str) -> str:
     if value != "-":
         return check_utf8(value, "the text argument")
     data = sys.stdin.buffer.read()
+    _not_binary(data, "standard input")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -78,11 +79,18 @@ def read_text_arg(value: str) -> str:
         ) from None
 
 
+def _not_binary(data: bytes, where: str) -> None:
+    """Text has no NUL bytes; a PDF, an image or an archive does (even one that decodes)."""
+    if b"\0" in data:
+        raise InputError(f"{where} is not text (a NUL byte at {data.index(0)}): a binary file?")
+
+
 def read_file_text(path: str) -> str:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    _not_binary(data, path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from edgewise.engines.base import Engine
 from edgewise.errors import InputError
-from edgewise.languages import detect_language, language_name
+from edgewise.languages import check_language, detect_language, language_name
 from edgewise.types import GenerationOptions, Message
 
 SummaryType = Literal["tldr", "key_points", "headline", "teaser"]
@@ -36,7 +36,7 @@ BUDGETS: dict[str, dict[str, int]] = {
     "headline": {"short": 10, "medium": 14, "long": 20},
 }
 UNITS = {"tldr": "sentences", "teaser": "sentences", "key_points": "points", "headline": "words"}
-TOKENS_PER_UNIT = {"sentences": 40, "points": 36, "words": 3}
+TOKENS_PER_UNIT = {"sentences": 40, "points": 36, "words": 4}  # words: 3 in English, more elsewhere
 POINT_CHARS = 160
 POINT_TOKENS = 48  # a 160-character point is about 40 tokens, plus JSON punctuation
 _SENTENCE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])[\"'\u201d\u00bb)]*\s+")
@@ -66,13 +66,24 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
 
 
-def fit_budget(text: str, unit: str, n: int) -> str:
-    """Cut ``text`` to at most ``n`` sentences or words (whole units only)."""
+def fit_budget(text: str, unit: str, n: int, *, cut: bool = False) -> str:
+    """Cut ``text`` to at most ``n`` sentences or words (whole units only). ``cut``: the
+    generation stopped at its token limit, so its last word, or its last sentence when it
+    does not end one and a whole one comes before, is unfinished and dropped."""
     text = " ".join(text.split())
+    words = text.split(" ")
+    if cut and len(words) > 1:
+        words = words[:-1]  # "... abiertos hast"
+        text = " ".join(words)
     if unit == "words":
-        words = text.split(" ")
         return " ".join(words[:n]).strip(" ,;:-")
     sentences = split_sentences(text)
+    if (
+        cut
+        and len(sentences) > 1
+        and not re.search(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u00bb)]*$", text)
+    ):
+        sentences = sentences[:-1]
     return " ".join(sentences[:n])
 
 
@@ -94,7 +105,7 @@ class Summarizer:
             raise InputError(f"unknown length {length!r}; use short, medium or long")
         self.engine = engine
         self.type, self.length = type, length
-        self.language = language_name(language) if language else None
+        self.language = check_language(language) if language else None
         self.context = context
         self.unit = UNITS[type]
         self.n = BUDGETS[type][length]
@@ -148,16 +159,24 @@ class Summarizer:
                 points = [" ".join(p.split()) for p in json.loads(out.text)["points"]]
             except (ValueError, KeyError, TypeError):
                 points = [p for p in split_sentences(out.text)][:n]  # cut off by max_tokens
-            points = [p for p in points if p][:n]
+            # a model may number its points ("1. ...", "- ...") inside the JSON strings, or
+            # repeat one: the markers go, and a point is kept once
+            points = [re.sub(r"^(?:[-*\u2022]|\d{1,2}[.)])\s+", "", p) for p in points]
+            kept: dict[str, str] = {}
+            for p in points:
+                if p:
+                    kept.setdefault(p.casefold(), p)
+            points = list(kept.values())[:n]
             return "\n".join(f"- {p}" for p in points), points
         stop = ["\n"] if kind == "headline" else ["\n\n"]
         opts = GenerationOptions.parse(
             {"max_tokens": max_tokens, "temperature": 0.0, "stop": stop, "repeat_penalty": 1.1}
         )
-        raw = self.engine.generate(prompt, opts).text.strip()
+        out = self.engine.generate(prompt, opts)
+        raw = out.text.strip()
         if kind == "headline":
             raw = raw.strip("#*\"' ")
-        return fit_budget(raw, unit, n), None
+        return fit_budget(raw, unit, n, cut=out.finish_reason == "length"), None
 
     # ------------------------------------------------------------------ long input
     def _room(self) -> int:
