@@ -235,3 +235,16 @@ def test_a_binary_file_is_not_summarized(runner, tmp_path):
     assert result.exit_code == 1 and "is not text (a NUL byte at 9)" in result.output
     result = runner.invoke(cli, ["summarize", "-"], input=b"a\x00b")
     assert result.exit_code == 1 and "standard input is not text" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summarize"], "give a FILE argument"),
+        (["classify", "-l", "a,b"], "give a TEXT argument"),
+        (["classify", "-l", "a,b", "hi", "--input", "x.jsonl"], "give either TEXT or --input"),
+    ],
+)
+def test_a_missing_argument_is_a_usage_error(runner, args, message):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2 and message in result.output

@@ -116,6 +116,7 @@ def test_rules_toml_and_yaml(tmp_path):
         ("[labels.a]\nfolder = 'x'\ncolour = 'red'", "colour"),
         ("threshold = 2\n[labels.a]\n[labels.b]", "threshold"),
         ("[labels", "not valid"),
+        ("[labels.a]\nfolder = 'x'", "labels: give at least two labels \\(found 1\\)"),
     ],
 )
 def test_bad_rules_are_one_line_errors(tmp_path, text, match):

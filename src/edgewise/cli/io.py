@@ -35,11 +35,13 @@ def read_items(
 ) -> list[Item]:
     """Items from TEXT (or '-' for stdin) or from --input (JSONL records or one text file);
     ``arg`` is the argument's name in the command's usage, for the errors."""
-    if text is not None and input_path is not None:
-        raise InputError(f"give either {arg} or --input, not both")
+    if text is not None and input_path is not None:  # usage errors: exit status 2
+        raise click.UsageError(f"give either {arg} or --input, not both")
     if input_path is None:
         if text is None:
-            raise InputError(f"give a {arg} argument, '-' for standard input, or --input FILE")
+            raise click.UsageError(
+                f"give a {arg} argument, '-' for standard input, or --input FILE"
+            )
         return [Item("1", read_text_arg(text))]
     path = Path(input_path)
     if path.suffix.lower() != ".jsonl":

@@ -122,7 +122,8 @@ classify_options = [
         "--max-input-tokens",
         type=click.IntRange(min=1),
         default=None,
-        help="Token budget for each item's text (longer text is cut).",
+        help="Token budget for each item's text (longer text is cut; default: what the "
+        "context leaves after the prompt).",
     ),
     click.option("--multi-label", is_flag=True, help="Any number of labels per item."),
     click.option("--no-calibration", is_flag=True, help="Use raw label scores."),
@@ -235,7 +236,7 @@ def classify(
     "rules_path",
     required=True,
     metavar="FILE",
-    help="TOML or YAML rules: labels with folder/webhook/priority, and abstain.",
+    help="TOML, YAML or JSON rules: labels with folder/webhook/priority, and abstain.",
 )
 @with_input_options
 @click.argument("text", required=False)
@@ -247,7 +248,7 @@ def route(
     jsonl_out: str | None,
     text: str | None,
 ) -> None:
-    """Route TEXT or every record of --input to the action its label maps to."""
+    """Route TEXT ('-' for stdin) or every record of --input to its label's action."""
     from edgewise.tasks.route import Router, load_rules
 
     rules = load_rules(rules_path)  # validate before loading a model
@@ -325,7 +326,7 @@ triage_options = [
         "rules_path",
         default=None,
         metavar="FILE",
-        help="TOML/YAML rules file: its labels, descriptions, examples and threshold.",
+        help="TOML, YAML or JSON rules file: its labels, descriptions, examples and threshold.",
     ),
     click.option(
         "--threshold",
@@ -432,7 +433,7 @@ def triage(
                     f"{label:<13} {r.confidence:>5.2f} {r.ms:>7.1f}"
                 )
             sink.write(r.model_dump(by_alias=True))
-    progress.close()
+    progress.clear()  # the table and the summary say it is done
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
     click.echo(f"\n{total} message{'' if total == 1 else 's'} ({summary})", err=True)
     _finish(failed, total, "messages")
@@ -470,7 +471,8 @@ extract_options = [
         "--max-input-tokens",
         type=click.IntRange(min=1),
         default=None,
-        help="Token budget for each item's text.",
+        help="Token budget for each item's text (longer text is cut; default: what the "
+        "context leaves after the prompt).",
     ),
 ]
 

@@ -345,6 +345,8 @@ class Classifier:
             results[i].input_tokens, results[i].truncated = n, cut
             pending.append((i, toks + self._suffix))
         done = len(texts) - len(pending)
+        if progress is not None and pending:  # the calibration is done: the bar can start
+            progress(done, len(texts))
         for chunk in _chunks(pending):
             t0 = time.perf_counter()
             rows = self.engine.score_batch(

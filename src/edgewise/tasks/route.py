@@ -107,11 +107,14 @@ def load_rules(path: str | Path) -> Rules:
     if not isinstance(data, dict):
         raise InputError(f"{path}: the rules must be a table/mapping at the top level")
     try:
-        return Rules.model_validate(data)
+        rules = Rules.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InputError(f"{path}: {where}: {err['msg']}") from None
+    if len(rules.labels) < 2:
+        raise InputError(f"{path}: labels: give at least two labels (found {len(rules.labels)})")
+    return rules
 
 
 class Router:

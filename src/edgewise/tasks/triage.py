@@ -62,7 +62,9 @@ class TriageResult(BaseModel):
     confidence: float = 0.0
     abstained: bool = False
     scores: dict[str, float] = Field(default_factory=dict)
-    ms: float = 0.0
+    ms: float = Field(
+        default=0.0, description="Model time for this email: its batch's time, shared."
+    )
     truncated: bool = False
     error: str | None = None
 
