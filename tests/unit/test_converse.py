@@ -658,3 +658,62 @@ def test_cli_bad_script_fails_before_loading_a_model(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["converse", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 1 and result.output.startswith("error: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_yes_but_is_no_clean_yes(engine):
+    engine.enqueue({})  # the model finds no new value in it
+    turn = _to_confirmation(engine).reply("d'accord, mais le numéro est 06 99 88 77 66")
+    assert turn.state == "confirming" and turn.message == "What should I change?"
+
+
+def test_a_correction_is_not_also_stored_whole_in_a_free_text_slot(engine):
+    conv = _to_confirmation(engine)  # notes skipped
+    engine.enqueue({"notes": "non, plutôt demain"})  # the reply copied; the date read by rules
+    turn = conv.reply("non, plutôt demain")
+    assert turn.updated == ["date"] and turn.slots["date"] == "2025-03-11"
+    assert "notes" not in turn.slots
+
+
+def test_free_text_goes_only_to_the_slot_the_reply_names(engine):
+    script = {
+        **SCRIPT,
+        "slots": {
+            **SCRIPT["slots"],
+            "phone": {"schema": {"type": "string", "maxLength": 30}, "prompt": "Phone?"},
+        },
+    }
+    conv = conversation(engine, script)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14", "address": "Hauptstraße 5"})
+    conv.reply("oven, 2025-03-14, Hauptstraße 5")
+    conv.reply("nein")  # notes
+    engine.enqueue({"phone": "555 123"})
+    assert conv.reply("555 123").state == "confirming"
+    engine.enqueue({"address": "0170 999888"})  # the model's slot is the wrong one
+    turn = conv.reply("change the phone to 0170 999888")
+    assert turn.slots["address"] == "Hauptstraße 5" and turn.slots["phone"] == "555 123"
+    assert turn.message == "What should I change?"
+
+
+@pytest.mark.parametrize("reply", ["nein danke", "no, thanks", "Non merci"])
+def test_a_short_no_skips_an_optional_slot(engine, reply):
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14", "address": "Hauptstraße 5"})
+    conv.reply("oven, 2025-03-14, Hauptstraße 5")
+    calls = len(engine.calls)
+    turn = conv.reply(reply)
+    assert turn.state == "confirming" and "notes" not in turn.slots
+    assert len(engine.calls) == calls  # decided without the model
+
+
+def test_two_values_named_get_no_label_scoring_either():
+    def scorer(prompt: str, cont: str) -> float:
+        return 0.0 if cont == "oven" else -9.0  # a model sure of one of them
+
+    engine = FakeEngine(scorer=scorer, default_response="{}")
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": None})
+    turn = conv.reply("fridge and oven")
+    assert turn.slots == {} and turn.asking == "appliance"

@@ -86,6 +86,7 @@ CONFIRM = [
 NEGATION = [
     "not", "wrong", "incorrect", "change", "nicht", "falsch", "kein", "pas", "faux",
     "incorrecto", "cambiar", "sbagliato", "errado", "isn't", "isnt", "don't", "dont",
+    "but", "aber", "mais", "pero", "ma", "mas",  # "yes, but ..." is no clean yes
 ]  # fmt: skip
 HESITATION = ["hmm", "hm", "umm", "uh", "erm", "ähm", "wait", "maybe", "perhaps",
               "vielleicht", "moment", "quizas", "quiza", "peut-etre", "forse", "talvez"]  # fmt: skip
@@ -462,7 +463,11 @@ class Conversation:
         asked = self.asking
         optional = asked is not None and not self.script.slots[asked].required
         updated: list[str] = []
-        if not (optional and word in self._kw["no"]):
+        words = word.split()
+        declined = word in self._kw["no"] or (
+            len(words) <= 3 and words[0].strip(PUNCT) in self._kw["no"]
+        )  # "no", "nein danke", "no, thanks"
+        if not (optional and declined):
             targets = [n for n in self.script.slots if n not in self.values.keys() | self.skipped]
             keyword = word in self._kw["yes"] | self._kw["no"]
             updated = self._fill(text, targets, asked, trust_asked=not keyword)
@@ -589,6 +594,17 @@ class Conversation:
             }:
                 continue
             accepted[name] = value
+        free = [n for n in accepted if _free_text(slots[n].json_schema)]
+        if len(accepted) > 1:  # the whole reply is no value when it held another one too
+            for name in free:
+                if name != asked and _norm(_show(accepted[name])) == whole:
+                    del accepted[name]
+        folded = _fold(text)
+        named = [n for n in targets if _has_phrase(_fold(n.replace("_", " ")), folded)]
+        if named:  # "change the phone to ...": free text goes only to the slots named
+            for name in free:
+                if name in accepted and name not in named and name != asked:
+                    del accepted[name]
         if asked and list(accepted) == [asked] and _free_text(slots[asked].json_schema):
             reply = " ".join(text.split())
             if not unsure and self._valid(asked, reply):
@@ -609,6 +625,8 @@ class Conversation:
         (the model says "not given" for some formats), kept only if the digits agree."""
         slot = self.script.slots[name]
         labels = _enum_labels(slot.json_schema)
+        if len(self._candidates(name, text)) > 1:
+            return None  # "fridge and oven": two values named, none chosen
         if labels is not None:
             names = [str(v).strip() for v in labels]
             label = self._label(name, names + ([NONE] if NONE not in names else []), text, ENUM_MIN)
