@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from edgewise.errors import InputError
+
 # ISO 639-1 codes of the catalog's languages (and a few more)
 LANGUAGE_NAMES = {
     "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fr": "French",
@@ -45,8 +47,6 @@ def check_language(language: str) -> str:
     """The name to put in a prompt for a language given by the user: a known code is named, a
     name is kept ("Klingon" is the user's call), an unknown code ("xx", "zz-ZZ") is an error,
     since a model told "Write in xx." silently writes English."""
-    from edgewise.errors import InputError
-
     name = language_name(language)
     if re.fullmatch(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*", name) and (
         len(name) <= 3 or not name.isalpha()

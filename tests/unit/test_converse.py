@@ -220,6 +220,14 @@ def test_reply_without_start(engine):
     assert turn.slots == {"appliance": "oven"} and turn.asking == "date"
 
 
+def _asking_for_the_date(engine: FakeEngine) -> Conversation:
+    conv = conversation(engine)
+    conv.start()
+    engine.enqueue({"appliance": "oven"})
+    assert conv.reply("oven").asking == "date"
+    return conv
+
+
 def test_impossible_dates_are_not_accepted(engine):
     conv = conversation(engine)
     conv.start()
@@ -228,10 +236,7 @@ def test_impossible_dates_are_not_accepted(engine):
 
 
 def test_asked_date_given_as_null_is_extracted_again_without_null(engine):
-    conv = conversation(engine)
-    conv.start()
-    engine.enqueue({"appliance": "oven"})
-    conv.reply("oven")
+    conv = _asking_for_the_date(engine)
     # a format the rules do not read (month first, with slashes): the model is asked again
     engine.enqueue({"date": None}, {"date": "2025-06-14"})
     turn = conv.reply("on 06/14/2025")
@@ -241,10 +246,7 @@ def test_asked_date_given_as_null_is_extracted_again_without_null(engine):
 
 
 def test_a_forced_date_must_agree_with_the_digits_and_no_digits_is_no_date(engine):
-    conv = conversation(engine)
-    conv.start()
-    engine.enqueue({"appliance": "oven"})
-    conv.reply("oven")
+    conv = _asking_for_the_date(engine)
     engine.enqueue({"date": None}, {"date": "1406-06-20"})
     assert "date" not in conv.reply("on 06/14/2025").slots
     calls = len(engine.calls)
@@ -266,10 +268,7 @@ def test_a_forced_date_must_agree_with_the_digits_and_no_digits_is_no_date(engin
     ],
 )
 def test_dates_are_read_without_the_model(engine, reply, iso):
-    conv = conversation(engine)
-    conv.start()
-    engine.enqueue({"appliance": "oven"})
-    conv.reply("oven")
+    conv = _asking_for_the_date(engine)
     engine.enqueue({"date": "2025-03-10"})  # the model's guess: today
     turn = conv.reply(reply)
     assert turn.slots["date"] == iso and turn.updated == ["date"]
@@ -349,10 +348,7 @@ def test_a_reply_saying_the_user_does_not_know_fills_nothing(engine, reply):
 
 
 def test_the_whole_reply_is_not_taken_for_another_slot(engine):
-    conv = conversation(engine)
-    conv.start()
-    engine.enqueue({"appliance": "oven"})
-    conv.reply("oven")
+    conv = _asking_for_the_date(engine)
     engine.enqueue({"date": None, "address": "2025-02-30"})  # an impossible date, as address
     turn = conv.reply("2025-02-30")
     assert turn.slots == {"appliance": "oven"} and turn.asking == "date"

@@ -120,10 +120,9 @@ class ProgressLine:
         self.draw(f"{bar(done / max(total, 1))} {done}/{total}  {rate:.1f} items/s  ETA {eta:.0f}s")
 
     def draw(self, text: str) -> None:
-        self.clear()
-        line = f"{self.label} {text}"
-        click.echo(f"\r{line} ", err=True, nl=False)
-        self.drawn = len(line) + 1
+        line = f"{self.label} {text} ".ljust(self.drawn)  # over a longer line: blank its end
+        click.echo(f"\r{line}", err=True, nl=False)
+        self.drawn = len(line)
 
     def clear(self) -> None:
         """Erase the line, so that other output can be printed on the terminal; the next

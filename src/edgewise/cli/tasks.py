@@ -263,12 +263,21 @@ def route(
         for it in items:
             if it.error is not None:
                 failed += 1
-                sink.write({"id": it.id, **_route_row(None, it.error)})
+                sink.write({"id": it.id, **dict.fromkeys(ROUTE_KEYS), "error": it.error})
                 continue
             d = next(decisions)
-            failed += d.classification.error is not None
-            sink.write({"id": it.id, **_route_row(d, d.classification.error)})
+            c = d.classification
+            failed += c.error is not None
+            row: list[Any] = [
+                d.route if c.error is None else None,
+                d.action.model_dump(exclude_none=True),
+                *(c.label, c.confidence, c.abstained, c.ms, c.error),
+            ]  # in the order of ROUTE_KEYS, which the failed records have too
+            sink.write({"id": it.id, **dict(zip(ROUTE_KEYS, row, strict=True))})
     _finish(failed, len(items), "items")
+
+
+ROUTE_KEYS = ("route", "action", "label", "confidence", "abstained", "ms", "error")
 
 
 def _failed(model: type[BaseModel], error: str) -> dict[str, Any]:
@@ -279,19 +288,6 @@ def _failed(model: type[BaseModel], error: str) -> dict[str, Any]:
         if field.default_factory is not None:
             row[name] = field.default_factory()  # type: ignore[call-arg]
     return {**row, "error": error}
-
-
-def _route_row(decision: Any, error: str | None) -> dict[str, Any]:
-    c = decision.classification if decision is not None else None
-    return {
-        "route": decision.route if c is not None and c.error is None else None,
-        "action": decision.action.model_dump(exclude_none=True) if decision is not None else None,
-        "label": c.label if c is not None else None,
-        "confidence": c.confidence if c is not None else None,
-        "abstained": c.abstained if c is not None else None,
-        "ms": c.ms if c is not None else None,
-        "error": error,
-    }
 
 
 def _cells(ch: str) -> int:

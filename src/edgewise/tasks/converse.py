@@ -557,9 +557,10 @@ class Conversation:
         unsure = self._says(self._kw["unsure"], text)
         dates = [n for n in targets if slots[n].json_schema.get("format") == "date"]
         keywords = self._kw["yes"] | self._kw["no"] | self._kw["cancel"]
+        candidates = {n: self._candidates(n, text) for n in targets}  # what the rules find
 
         def stated(name: str) -> Any:
-            if len(self._candidates(name, text)) > 1:
+            if len(candidates[name]) > 1:
                 return None
             value = found.get(name)
             if self._grounded(name, value, text) and self._valid(name, value):
@@ -569,7 +570,7 @@ class Conversation:
                     return None
                 return value
             if name == asked or dates == [name] or _enum_labels(slots[name].json_schema):
-                value = self._read(name, text)  # rules that need no model
+                value = candidates[name][0] if candidates[name] else None  # no model needed
                 return value if self._valid(name, value) else None
             return None
 
@@ -609,7 +610,14 @@ class Conversation:
             reply = " ".join(text.split())
             if not unsure and self._valid(asked, reply):
                 accepted[asked] = reply
-        if asked and not accepted and trust_asked and slots[asked].required and not unsure:
+        if (
+            asked
+            and not accepted
+            and trust_asked
+            and slots[asked].required
+            and not unsure
+            and len(candidates[asked]) < 2  # "fridge and oven": two values named, none chosen
+        ):
             value = self._fallback(asked, found.get(asked), text)
             if value is not None:
                 accepted[asked] = value
@@ -625,8 +633,6 @@ class Conversation:
         (the model says "not given" for some formats), kept only if the digits agree."""
         slot = self.script.slots[name]
         labels = _enum_labels(slot.json_schema)
-        if len(self._candidates(name, text)) > 1:
-            return None  # "fridge and oven": two values named, none chosen
         if labels is not None:
             names = [str(v).strip() for v in labels]
             label = self._label(name, names + ([NONE] if NONE not in names else []), text, ENUM_MIN)
@@ -654,12 +660,14 @@ class Conversation:
         return grounded(value, self.script.slots[name].json_schema, text)
 
     def _counts(self, text: str, *, integers: bool) -> list[float]:
+        """Numbers outside the reply's dates, in digits or as count words; ``integers``: only
+        whole digit runs (not the parts of 2,5)."""
         for span in reversed(date_spans(text, self.today)):
             text = f"{text[: span.start]} {text[span.end :]}"
-        pattern = r"(?<![\d.,])\d+(?![.,]?\d)" if integers else r"\d+(?:[.,]\d+)?"
-        found = [float(m.replace(",", ".")) for m in re.findall(pattern, text)]
-        if not integers:
-            found += [float(m) for m in re.findall(r"\d+", text)]
+        if integers:
+            found = [float(m) for m in re.findall(r"(?<![\d.,])\d+(?![.,]?\d)", text)]
+        else:
+            found = _numbers(text)
         return found + [
             float(COUNT_WORDS[w]) for w in re.findall(r"\w+", _fold(text)) if w in COUNT_WORDS
         ]
@@ -686,12 +694,6 @@ class Conversation:
             counts = set(self._counts(text, integers=schema["type"] == "integer"))
             return [int(c) if c.is_integer() else c for c in sorted(counts)]
         return []
-
-    def _read(self, name: str, text: str) -> Any:
-        """The slot's value read from the reply without the model, or None: the one value
-        the rules find (an enum value or alias, a date, a count)."""
-        found = self._candidates(name, text)
-        return found[0] if len(found) == 1 else None
 
     def _valid(self, name: str, value: Any) -> bool:
         return value is not None and self._validators[name].is_valid(value)

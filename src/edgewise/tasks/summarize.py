@@ -39,7 +39,9 @@ UNITS = {"tldr": "sentences", "teaser": "sentences", "key_points": "points", "he
 TOKENS_PER_UNIT = {"sentences": 40, "points": 36, "words": 4}  # words: 3 in English, more elsewhere
 POINT_CHARS = 160
 POINT_TOKENS = 48  # a 160-character point is about 40 tokens, plus JSON punctuation
-_SENTENCE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])[\"'\u201d\u00bb)]*\s+")
+_STOPS, _CLOSERS = r"[.!?\u3002\uff01\uff1f]", r"[\"'\u201d\u00bb)]*"
+_END = _STOPS + _CLOSERS  # a sentence's end, closing quotes included
+_SENTENCE = re.compile(rf"(?<={_STOPS}){_CLOSERS}\s+")
 
 ASK = {
     "tldr": "Summarize the text in at most {n} sentence(s).",
@@ -78,11 +80,7 @@ def fit_budget(text: str, unit: str, n: int, *, cut: bool = False) -> str:
     if unit == "words":
         return " ".join(words[:n]).strip(" ,;:-")
     sentences = split_sentences(text)
-    if (
-        cut
-        and len(sentences) > 1
-        and not re.search(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u00bb)]*$", text)
-    ):
+    if cut and len(sentences) > 1 and not re.search(_END + "$", text):
         sentences = sentences[:-1]
     return " ".join(sentences[:n])
 

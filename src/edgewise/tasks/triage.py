@@ -116,10 +116,11 @@ def triage_emails(
         good = [mail for mail, problem in zip(batch, problems) if problem is None]
 
         def inner(n: int, _: int) -> None:
-            if progress is not None:
-                progress(done + n, total or 0)
+            assert progress is not None
+            progress(done + n, total or 0)
 
-        results = iter(classifier.classify_many([e.as_text() for e in good], progress=inner))
+        texts = [e.as_text() for e in good]
+        results = iter(classifier.classify_many(texts, progress=inner if progress else None))
         for mail, problem in zip(batch, problems):
             res = next(results) if problem is None else Classification(label=None, error=problem)
             yield _result(mail, res, abstain_label, classifier.labels)
