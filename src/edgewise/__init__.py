@@ -21,7 +21,10 @@ from edgewise.errors import (
 from edgewise.personal.profile import Profile
 from edgewise.personal.style import compose, rewrite
 from edgewise.tasks.classify import Classification, Classifier, classify, classify_many
+from edgewise.tasks.converse import Conversation, load_script
+from edgewise.tasks.extract import Extraction, Extractor, extract
 from edgewise.tasks.route import Router
+from edgewise.tasks.summarize import Summarizer, Summary, summarize
 from edgewise.tasks.triage import triage
 from edgewise.types import (
     Chunk,
@@ -44,11 +47,14 @@ __all__ = [
     "Classifier",
     "Chunk",
     "Completion",
+    "Conversation",
     "ContextLengthExceededError",
     "ContinuationScore",
     "CorruptProfileError",
     "EdgewiseError",
     "Engine",
+    "Extraction",
+    "Extractor",
     "FakeEngine",
     "GenerationOptions",
     "InputError",
@@ -63,6 +69,8 @@ __all__ = [
     "Profile",
     "ProfileNotFoundError",
     "SchemaValidationError",
+    "Summarizer",
+    "Summary",
     "Timings",
     "Transcript",
     "UnsupportedSchemaError",
@@ -72,10 +80,13 @@ __all__ = [
     "classify",
     "classify_many",
     "compose",
+    "extract",
     "load",
+    "load_script",
     "resolve",
     "transcribe",
     "rewrite",
+    "summarize",
     "triage",
     "voice_note",
 ]

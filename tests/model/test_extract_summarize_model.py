@@ -64,8 +64,33 @@ def test_reask_then_a_typed_error_with_the_raw_text(engine):
 
 
 def test_unsupported_schema_fails_before_generation(engine):
-    with pytest.raises(UnsupportedSchemaError, match="pattern"):
-        Extractor(engine, {"type": "string", "pattern": "[a-z]+"})
+    with pytest.raises(UnsupportedSchemaError, match="lookaround"):
+        Extractor(engine, {"type": "string", "pattern": "^(?!x)[a-z]+$"})
+
+
+CONTACT = {
+    "type": "object",
+    "properties": {
+        "phone": {"type": "string", "pattern": "^\\+?[0-9][0-9 ]{5,18}[0-9]$"},
+        "postcode": {"type": "string", "pattern": "^[0-9]{5}$"},
+        "code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
+    },
+    "required": ["phone", "postcode", "code"],
+}
+
+
+def test_extract_follows_string_patterns(engine):
+    # the grammar spells each pattern: every value matches on the first attempt
+    texts = [
+        "Call Anna on +49 170 1234567, she lives at Hauptstr. 5, 10115 Berlin. Ref ABX-2231.",
+        "Ring me at 0612 345 678 (postcode 75011), booking reference QRT-0042.",
+        "No phone given.",
+    ]
+    for r in Extractor(engine, CONTACT, max_retries=0).extract_many(texts):
+        assert r.error is None and r.attempts == 1, r.error
+        jsonschema.validate(r.value, CONTACT)
+    first = Extractor(engine, CONTACT).extract(texts[0])
+    assert first["phone"] == "+49 170 1234567" and first["code"] == "ABX-2231", first
 
 
 @pytest.mark.parametrize("kind", ["tldr", "key_points", "headline", "teaser"])

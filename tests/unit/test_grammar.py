@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -38,7 +39,7 @@ def test_cached():
 @pytest.mark.parametrize(
     "schema,needle",
     [
-        ({"type": "string", "pattern": "^a+$"}, "pattern"),
+        ({"type": "object", "patternProperties": {"^a": {}}}, "patternProperties"),
         ({"not": {"type": "string"}}, "not"),
         (
             {
@@ -122,3 +123,139 @@ def test_number_bounds_stay_validated_but_a_minimum_of_zero_drops_the_sign():
     compiled = compile_schema({"type": "number", "minimum": 0, "maximum": 1})
     assert compiled.validated_keywords == {"minimum", "maximum"}
     assert '"-"' not in compiled.gbnf
+
+
+# -- pattern ------------------------------------------------------------------------------
+
+
+def _gbnf_chars(text: str) -> str:
+    """Decode a GBNF literal's or class's escapes."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\":
+            kind = text[i + 1]
+            size = {"x": 2, "u": 4, "U": 8}.get(kind)
+            if size:
+                out.append(chr(int(text[i + 2 : i + 2 + size], 16)))
+                i += 2 + size
+                continue
+            out.append({"t": "\t", "r": "\r", "n": "\n"}.get(kind, kind))
+            i += 2
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def _grammar_regex(gbnf: str) -> re.Pattern[str]:
+    """A Python regex for a grammar without recursion (what patterns compile to): each rule
+    inlined, literals and classes decoded from GBNF's escapes."""
+    rules = dict(line.split(" ::= ", 1) for line in gbnf.strip().splitlines())
+    token = re.compile(r'"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]|[a-z][a-z0-9-]*|\{[0-9,]*\}|.')
+
+    def expand(body: str) -> str:
+        out = []
+        for tok in token.findall(body):
+            if tok.startswith('"'):
+                out.append(re.escape(_gbnf_chars(tok[1:-1])))
+            elif tok.startswith("["):
+                negated = tok.startswith("[^")
+                inner = _gbnf_chars(tok[2 if negated else 1 : -1])
+                # re-escape every character but the range dashes of the decoded class
+                parts, i = [], 0
+                while i < len(inner):
+                    if i + 2 < len(inner) and inner[i + 1] == "-":
+                        parts.append(f"\\U{ord(inner[i]):08x}-\\U{ord(inner[i + 2]):08x}")
+                        i += 3
+                    else:
+                        parts.append(f"\\U{ord(inner[i]):08x}")
+                        i += 1
+                out.append("[" + ("^" if negated else "") + "".join(parts) + "]")
+            elif tok[0].isalpha():
+                out.append(f"(?:{expand(rules[tok])})")
+            elif tok.strip():
+                out.append(tok)
+        return "".join(out)
+
+    return re.compile(expand(rules["root"]))
+
+
+PATTERN_CASES = [
+    ("^[0-9]{5}$", ["12345", "00000"], ["1234", "123456", "1234a", ""]),
+    (r"^\+?[0-9 ()/-]{6,20}$", ["+49 170 1234567", "(030) 123-456"], ["12345", "phone", "+"]),
+    (
+        r"^[A-Z]{2}\d{2}( ?\d{4}){4}$",
+        ["DE12 3456 7890 1234 5678", "DE123456789012345678"],
+        ["DE12", "DE12 3456"],
+    ),
+    ("^(red|green|blue)$", ["red", "blue"], ["redgreen", "Red", ""]),
+    ("^ab|^c(d|e)*$", ["ab", "abz", "c", "cdde"], ["b", "cdx", "zab"]),
+    ("[0-9]{3}", ["abc123def", "123"], ["12", "abc"]),
+    (r"^[^,;]+$", ["a b", "ünïcödé"], ["a,b", ""]),
+    (r"^\w+@\w+\.[a-z]{2,}$", ["me@example.org"], ["me@example", "me @example.org"]),
+    ("^.{2,3}$", ["ab", "abc"], ["a", "abcd"]),
+    (r"^\S+\s\S+$", ["new york", "new\tyork"], ["newyork", "new  york"]),
+    ("^a{2,}b?$", ["aa", "aaab"], ["a", "ab", "aabb"]),
+    ("^(?:x|)y$", ["xy", "y"], ["xxy"]),
+    (r"^\d+(\.\d{1,2})?$", ["3", "3.14"], ["3.", "3.141", ".5"]),
+    (r'^say "hi"\\$', ['say "hi"\\'], ["say hi"]),
+    ("^[]a]+$", ["]a"], ["b"]),
+    ("^a{2$", ["a{2"], ["aa"]),
+    ("^$", [""], ["a"]),
+]
+
+
+@pytest.mark.parametrize("pattern,good,bad", PATTERN_CASES)
+def test_pattern_grammar_allows_exactly_what_the_pattern_matches(pattern, good, bad):
+    compiled = compile_schema({"type": "string", "pattern": pattern})
+    assert compiled.validated_keywords == frozenset()  # enforced by the grammar
+    grammar = _grammar_regex(compiled.gbnf)
+    for text in good + bad:
+        expected = re.search(pattern, text) is not None  # JSON Schema's own reading
+        assert expected == (text in good), (pattern, text)  # the cases themselves are right
+        encoded = json.dumps(text, ensure_ascii=False)
+        assert bool(grammar.fullmatch(encoded)) == expected, (pattern, text, compiled.gbnf)
+
+
+def test_pattern_text_around_an_unanchored_match_is_never_a_quote_or_control():
+    grammar = _grammar_regex(compile_schema({"type": "string", "pattern": "[0-9]"}).gbnf)
+    assert grammar.fullmatch(json.dumps("room 5"))
+    assert not grammar.fullmatch(json.dumps('say "5"'))
+    assert not grammar.fullmatch(json.dumps("5\n"))
+
+
+@pytest.mark.parametrize(
+    "pattern,needle",
+    [
+        (r"^(a)\1$", "escape"),
+        ("^(?=a)a$", "lookaround"),
+        ("^(?<name>a)$", "named group"),
+        (r"\bword\b", "escape"),
+        (r"^\p{L}+$", "escape"),
+        ("a^b", "inside the expression"),
+        ("a$b", "inside the expression"),
+        ("^(ab", "without"),
+        ("^a{,2}$", "{0,n}"),
+        ("^ab)$", "without"),
+        ("^[ab$", "without"),
+        ("*a", "nothing before"),
+        ("^a**$", "quantifier on a quantifier"),
+        ("^a{3,2}$", "m < n"),
+        ("^a{600}$", "above 512"),
+        ("^((a{100}){100})$", "more than 4096"),
+        ("^[z-a]$", "out of order"),
+        (r"^\x4$", "hex digits"),
+    ],
+)
+def test_unsupported_pattern_syntax_is_an_error(pattern, needle):
+    with pytest.raises(UnsupportedSchemaError, match=re.escape(needle)):
+        compile_schema({"type": "string", "pattern": pattern})
+
+
+def test_pattern_with_lengths_or_a_format():
+    compiled = compile_schema({"type": "string", "pattern": "^[a-z]+$", "maxLength": 8})
+    assert compiled.validated_keywords == {"maxLength"}  # the pattern's grammar, length after
+    compiled = compile_schema({"type": "string", "format": "date", "pattern": "^2025"})
+    assert compiled.validated_keywords == {"pattern"}  # the format's grammar, pattern after
+    nullable = compile_schema({"type": ["string", "null"], "pattern": "^[0-9]+$"})
+    assert _grammar_regex(nullable.gbnf).fullmatch("null")

@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from edgewise.errors import UnsupportedSchemaError
+from edgewise.structured.pattern import pattern_gbnf
 
 MAX_STRING_BOUND = 512
 MAX_ITEMS_BOUND = 64
@@ -48,7 +49,7 @@ VALIDATED = {
 ENFORCED = {
     "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems",
     "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions", "minLength",
-    "maxLength", "format",
+    "maxLength", "format", "pattern",
 }  # fmt: skip
 FORMATS = {
     "date": r'"\"" [0-9]{4} "-" ( "0" [1-9] | "1" [0-2] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] ) "\""',
@@ -400,6 +401,16 @@ class _Builder:
 
     def string(self, schema: dict[str, Any], path: str, hint: str) -> str:
         fmt = schema.get("format")
+        pattern = schema.get("pattern")
+        if pattern is not None and fmt is None:
+            # the grammar spells the pattern; lengths on top of it are checked afterwards
+            for key in ("minLength", "maxLength"):
+                if key in schema:
+                    self.validated.add(key)
+            body = pattern_gbnf(pattern, lambda b: self.define(f"{hint}-re", b), path)
+            return self.define(hint, body)
+        if pattern is not None:
+            self.validated.add("pattern")  # the format's grammar; the pattern checked afterwards
         if fmt is not None:
             if fmt not in FORMATS:
                 raise UnsupportedSchemaError(
