@@ -133,11 +133,11 @@ def test_slot_types_the_grammar_cannot_express(tmp_path):
     path = write(
         tmp_path,
         "goal: g\nconfirmation: ok\nslots:\n"
-        "  phone: {schema: {type: string, pattern: '^[0-9]+$'}, prompt: q}\n",
+        "  phone: {schema: {type: string, pattern: '^(?!0)[0-9]+$'}, prompt: q}\n",
     )
     with pytest.raises(UnsupportedSchemaError) as info:
         load_script(path)
-    assert f"{path}: slots.phone.schema" in str(info.value) and "'pattern'" in str(info.value)
+    assert f"{path}: slots.phone.schema" in str(info.value) and "lookaround" in str(info.value)
     ref = {"type": "object", "properties": {"x": {"$ref": "#/$defs/x"}}, "$defs": {"x": {}}}
     data = {**SCRIPT, "slots": {"a": {"schema": ref, "prompt": "q"}}, "confirmation": "ok"}
     with pytest.raises(UnsupportedSchemaError, match=r"slots\.a\.schema"):
@@ -713,3 +713,36 @@ def test_two_values_named_get_no_label_scoring_either():
     engine.enqueue({"appliance": None})
     turn = conv.reply("fridge and oven")
     assert turn.slots == {} and turn.asking == "appliance"
+
+
+def test_a_patterned_slot_takes_only_a_stated_value_that_matches(engine):
+    phone = {"type": "string", "pattern": r"^\+?[0-9][0-9 ()/.-]{4,24}[0-9]$"}
+    script = {
+        **SCRIPT,
+        "slots": {**SCRIPT["slots"], "phone": {"schema": phone, "prompt": "Phone?"}},
+    }
+    conv = conversation(engine, script)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14", "address": "Hauptstraße 5"})
+    conv.reply("oven, 2025-03-14, Hauptstraße 5")
+    conv.reply("nein")  # notes
+    engine.enqueue({"phone": "0170 123456"})  # not in the reply: a guess
+    turn = conv.reply("you can reach me on my mobile")
+    assert "phone" not in turn.slots and turn.message.endswith("Phone?")  # nor the whole reply
+    engine.enqueue({"phone": "0170 999888"})
+    turn = conv.reply("my number is 0170 999888")
+    assert turn.slots["phone"] == "0170 999888" and turn.state == "confirming"
+
+
+def test_a_reply_that_held_other_values_is_not_the_asked_free_text(engine):
+    slots = SCRIPT["slots"]
+    order = ("appliance", "address", "date")  # the address is asked before the day
+    script = {**SCRIPT, "slots": {k: slots[k] for k in order}, "confirmation": "{date} OK?"}
+    conv = conversation(engine, script)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "address": None, "date": None})
+    assert conv.reply("the oven").asking == "address"
+    engine.enqueue({"address": "tomorrow", "date": "2025-03-11"})
+    turn = conv.reply("tomorrow")  # asked where; answered when
+    assert turn.slots["date"] == "2025-03-11" and "address" not in turn.slots
+    assert turn.asking == "address"

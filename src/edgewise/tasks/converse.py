@@ -374,7 +374,10 @@ def grounded(value: Any, schema: Mapping[str, Any], reply: str) -> bool:
 
 
 def _free_text(schema: Mapping[str, Any]) -> bool:
-    return schema.get("type") == "string" and not ({"enum", "const", "format"} & schema.keys())
+    """A string slot whose value is the user's words: no enum, format or pattern shapes it."""
+    return schema.get("type") == "string" and not (
+        {"enum", "const", "format", "pattern"} & schema.keys()
+    )
 
 
 def _enum_labels(schema: Mapping[str, Any]) -> list[Any] | None:
@@ -542,7 +545,7 @@ class Conversation:
         free text, and a free-text value that repeats one already taken, or is only a yes/no
         word, is dropped: a small model likes to copy the reply into every text field; for the
         same reason free text for another slot is taken only when the asked one was answered,
-        and never the whole reply. The asked free-text slot gets the whole reply when nothing
+        and no slot takes the whole reply when the reply also held another value. The asked free-text slot gets the whole reply when nothing
         else was in it (the model's fragment can change the meaning: "er kühlt nicht mehr" ->
         "nicht mehr"). The asked slot's fallbacks apply only to a reply that filled nothing
         else (it answered the question, not another one) and that does not say the user does
@@ -597,8 +600,8 @@ class Conversation:
             accepted[name] = value
         free = [n for n in accepted if _free_text(slots[n].json_schema)]
         if len(accepted) > 1:  # the whole reply is no value when it held another one too
-            for name in free:
-                if name != asked and _norm(_show(accepted[name])) == whole:
+            for name in free:  # ("tomorrow morning" is a date and a time, not the problem)
+                if _norm(_show(accepted[name])) == whole:
                     del accepted[name]
         folded = _fold(text)
         named = [n for n in targets if _has_phrase(_fold(n.replace("_", " ")), folded)]
