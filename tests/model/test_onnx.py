@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -195,8 +196,16 @@ def test_extract_is_constrained_to_the_schema(onnx_engine):
     }
     value = extract("Ada Lovelace was born in 1815 in London.", schema, engine=onnx_engine)
     assert set(value) == {"name", "born"} and 1800 <= value["born"] <= 1900
+    # a pattern goes to onnxruntime-genai's guidance as it is, anchored or not
+    coded = {
+        "type": "object",
+        "properties": {"ref": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"}},
+        "required": ["ref"],
+    }
+    value = extract("Your booking reference is QRT-0042.", coded, engine=onnx_engine)
+    jsonschema.validate(value, coded)
     with pytest.raises(UnsupportedSchemaError):
-        onnx_engine.generate("x", schema={"type": "string", "pattern": "a+"})
+        onnx_engine.generate("x", schema={"type": "string", "pattern": "(?=a)a"})
 
 
 def test_limits_are_clear_errors(onnx_engine):
