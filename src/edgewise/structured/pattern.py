@@ -133,7 +133,7 @@ class _Parser:
 
     def error(self, what: str) -> UnsupportedSchemaError:
         return UnsupportedSchemaError(
-            f"pattern {self.src!r}: {what} (at character {self.pos}) is not supported", self.path
+            f"pattern {self.src!r} at character {self.pos}: {what} is not supported", self.path
         )
 
     def peek(self) -> str:
@@ -201,9 +201,7 @@ class _Parser:
             if self.src.startswith("?:", self.pos):
                 self.pos += 2
             elif self.peek() == "?":
-                raise self.error(
-                    "a group opened with '(?' other than '(?:' (lookaround, a named group)"
-                )
+                raise self.error("lookaround or a named group ('(?' other than '(?:')")
             body, weight = self.alternation()
             if self.take() != ")":
                 raise self.error("a group without ')'")
