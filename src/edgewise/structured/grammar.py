@@ -6,15 +6,18 @@ call time, never a silent fallback to "any JSON". Keywords in three groups:
 - enforced by the grammar: type (incl. lists of types), properties, required,
   additionalProperties (false or absent), items, minItems/maxItems (<= 64), enum, const,
   anyOf/oneOf, $ref into $defs/definitions, minLength/maxLength (<= 512), format
-  (date, time, date-time, uuid), and minimum/maximum/exclusiveMinimum/exclusiveMaximum on
-  integers (the grammar spells out the range digit by digit: a model asked for a quantity
-  up to 1000 cannot write 3000000000000000);
-- checked by validation after generation: the bounds on non-integer numbers (the grammar
-  only drops the minus sign when the minimum is 0 or more), multipleOf, uniqueItems;
+  (date, time, date-time, uuid), pattern (the subset in ``pattern.py``), and
+  minimum/maximum/exclusiveMinimum/exclusiveMaximum on integers (the grammar spells out the
+  range digit by digit: a model asked for a quantity up to 1000 cannot write
+  3000000000000000);
+- checked by validation after generation (``validator``): the bounds on non-integer numbers
+  (the grammar only drops the minus sign when the minimum is 0 or more), multipleOf,
+  uniqueItems, the lengths of a string with a pattern, and a pattern the grammar does not
+  spell (beside a format, an enum or an anyOf, or on a schema without a type);
 - annotations, ignored: title, description, default, examples, $schema, $id, $comment,
   readOnly, writeOnly, deprecated.
 
-Anything else (pattern, not, if/then/else, allOf with more than one schema, patternProperties,
+Anything else (not, if/then/else, allOf with more than one schema, patternProperties,
 additionalProperties as a schema beside properties, ...) is refused.
 
 Output JSON is compact, with at most one space after ``:`` and ``,``, so a small model cannot
@@ -193,7 +196,19 @@ def _bounds(schema: dict[str, Any], path: str) -> tuple[int | None, int | None]:
 def _literal(value: Any) -> str:
     """GBNF literal matching the compact JSON encoding of ``value``."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise UnsupportedSchemaError(f"{value!r} holds a lone surrogate, which no UTF-8 text can")
     return json.dumps(text, ensure_ascii=False)
+
+
+def _spells_pattern(schema: dict[str, Any]) -> bool:
+    """Whether the grammar for ``schema`` enforces its pattern: a plain string schema does
+    (other types are not constrained by a pattern); beside a format, an enum, a const, a
+    $ref, anyOf/oneOf/allOf or without a type it is checked after generation."""
+    others = {"format", "enum", "const", "$ref", "anyOf", "oneOf", "allOf"}
+    typ = schema.get("type")
+    types = typ if isinstance(typ, list) else [typ]
+    return "string" in types and not (others & schema.keys())
 
 
 def _non_negative(schema: dict[str, Any]) -> bool:
@@ -267,6 +282,10 @@ class _Builder:
         if not isinstance(schema, dict):
             raise UnsupportedSchemaError("a schema must be an object", path)
         self.check_keywords(schema, path)
+        if "pattern" in schema:
+            pattern_gbnf(schema["pattern"], lambda body: body, path)  # its syntax, up front
+            if not _spells_pattern(schema):
+                self.validated.add("pattern")
         if "$ref" in schema:
             return self.ref(schema["$ref"], path)
         if "const" in schema:
@@ -402,15 +421,13 @@ class _Builder:
     def string(self, schema: dict[str, Any], path: str, hint: str) -> str:
         fmt = schema.get("format")
         pattern = schema.get("pattern")
-        if pattern is not None and fmt is None:
+        if "pattern" in schema and fmt is None:
             # the grammar spells the pattern; lengths on top of it are checked afterwards
             for key in ("minLength", "maxLength"):
                 if key in schema:
                     self.validated.add(key)
             body = pattern_gbnf(pattern, lambda b: self.define(f"{hint}-re", b), path)
             return self.define(hint, body)
-        if pattern is not None:
-            self.validated.add("pattern")  # the format's grammar; the pattern checked afterwards
         if fmt is not None:
             if fmt not in FORMATS:
                 raise UnsupportedSchemaError(

@@ -1,29 +1,48 @@
-"""A JSON Schema ``pattern`` as GBNF: the strings the regular expression allows, as JSON text.
+"""A JSON Schema ``pattern``: GBNF for constrained decoding and a Python regex for validation.
 
-Supported regular-expression syntax (ECMA-262, which JSON Schema names):
+Both come from one reading of the regular expression, ECMA-262's (the one JSON Schema names),
+so the grammar and the check after generation never disagree. Python's ``re`` reads some
+patterns differently (``$`` before a final newline, ``\\w`` beyond ASCII, ``[\\w-.]`` refused),
+hence ``pattern_regex`` for validators rather than ``re.search(pattern, ...)``.
+
+Supported:
 
 - literal characters, escaped punctuation (``\\.``, ``\\(``, ...), ``\\t \\n \\r \\f \\v \\0``,
-  ``\\xHH``, ``\\uHHHH``;
+  ``\\xHH``, ``\\uHHHH`` (a surrogate pair is the character it encodes);
 - ``.``, ``\\d \\w \\s`` and their negations ``\\D \\W \\S``, character classes with ranges and
   negation (``[A-Z0-9_-]``, ``[^,;]``);
 - groups ``( )`` and ``(?: )``, alternation ``|``;
-- quantifiers ``? * + {n} {n,} {n,m}`` (and their lazy forms, which allow the same strings);
+- quantifiers ``? * + {n} {n,} {n,m}`` (m <= 512; lazy forms allow the same strings);
 - anchors ``^`` and ``$`` at the start and end of a top-level alternative.
 
-Anything else (backreferences, lookaround, ``\\b``, named groups, ``\\p{...}``, anchors inside
-the expression) is an UnsupportedSchemaError. JSON Schema patterns are not anchored: without
-``^`` (or ``$``) the grammar allows any text before (or after) what the pattern matches.
+Refused (UnsupportedSchemaError): backreferences, lookaround, ``\\b``, named groups,
+``\\p{...}``, anchors inside the expression, ``{,n}`` and ``{,}`` (Python reads them as
+repetitions, ECMA-262 as text), a class opening with ``]``, lone surrogates, groups nested
+more than 32 deep, and a part that can match nothing repeated more than 8 times in bounded
+repetitions (``{2,}`` and ``*`` are fine), such as ``([a-z]*,?){0,16}``: llama.cpp's grammar
+search grows exponentially with it (measured: 0.9 s per token at 16, over 40 s at 32); write
+the part so it consumes a character (``([a-z]+,?){0,16}``).
 
-The grammar spells the string as JSON writes it: a quote, a backslash or a control character
-the pattern names (``"``, ``\\\\``, ``\\n``, ``\\s``, ``[\\t,]``) is written escaped. Sets
-defined by what they exclude (``.``, ``\\S``, ``\\W``, ``\\D``, ``[^...]``) and the text around
-an unanchored pattern never produce those characters: a small model has no business writing
-them there.
+JSON Schema patterns are not anchored: without ``^`` (or ``$``) the grammar allows any text
+before (or after) what the pattern matches.
+
+The grammar writes a subset of what the pattern allows, never more:
+
+- a quote, a backslash or a control character comes out only where the pattern names it
+  (``"``, ``\\\\``, ``\\n``, ``[\\t,]``), written as its JSON escape; ``.``, negated sets and the
+  text around an unanchored match never produce one;
+- ``\\s`` writes a space, ``\\t``, ``\\n`` or ``\\r``; ``\\S`` no Unicode space;
+- ``\\D``, ``\\W`` and negated classes holding ``\\d``, ``\\w`` or ``\\s`` write ASCII only (Unicode
+  readings of ``\\d``/``\\w``, such as pydantic's, then agree);
+- no surrogate code points.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from edgewise.errors import UnsupportedSchemaError
@@ -32,21 +51,29 @@ Ranges = list[tuple[int, int]]
 
 MAX_REPEAT = 512  # the bound of one {n,m}, as for maxLength
 MAX_EXPANSION = 4096  # product of nested repetition bounds: llama.cpp copies repeated rules
+MAX_DEPTH = 32  # nested groups
+MAX_SLACK = 8  # bounded repetitions of parts that can be empty (measured: 0.02 s per
+# full-vocabulary grammar step at {0,8} of "[a-z]*,?", 0.9 s at {0,16}, over 40 s at {0,32})
 MAX_CODE = 0x10FFFF
+SURROGATES: Ranges = [(0xD800, 0xDFFF)]
 # characters a JSON string cannot hold as they are
 UNSAFE: Ranges = [(0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C), (0x7F, 0x7F)]
+ASCII: Ranges = [(0x00, 0x7F)]
 DIGIT: Ranges = [(0x30, 0x39)]
 WORD: Ranges = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
 SPACE: Ranges = [
     (0x09, 0x0D), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A),
     (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000), (0xFEFF, 0xFEFF),
 ]  # fmt: skip
+SPACE_WRITTEN: Ranges = [(0x09, 0x0A), (0x0D, 0x0D), (0x20, 0x20)]
+LINE_ENDS: Ranges = [(0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)]
 JSON_ESCAPES = {0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r"}
 JSON_ESCAPES[0x09] = "\\t"
 SIMPLE_ESCAPES = {"t": 0x09, "n": 0x0A, "r": 0x0D, "f": 0x0C, "v": 0x0B, "0": 0x00}
 CLASS_ESCAPES = {"d": DIGIT, "w": WORD, "s": SPACE}
 
 
+# -- sets of code points -------------------------------------------------------------------
 def _normalize(ranges: Ranges) -> Ranges:
     out: Ranges = []
     for lo, hi in sorted(ranges):
@@ -76,7 +103,20 @@ def _intersect(a: Ranges, b: Ranges) -> Ranges:
             lo, hi = max(lo1, lo2), min(hi1, hi2)
             if lo <= hi:
                 out.append((lo, hi))
-    return out
+    return _normalize(out)
+
+
+@dataclass(frozen=True)
+class CharSet:
+    """A set of characters: what the pattern allows (``ranges``, ``negated``) and what the
+    grammar writes of it (``written``, a subset)."""
+
+    ranges: Ranges
+    negated: bool = False
+    written: Ranges | None = None  # None: all of the set
+
+    def members(self) -> Ranges:
+        return _complement(self.ranges) if self.negated else _normalize(self.ranges)
 
 
 def _gbnf_char(code: int) -> str:
@@ -91,6 +131,15 @@ def _gbnf_char(code: int) -> str:
     return f"\\U{code:08X}"
 
 
+def _py_char(code: int) -> str:
+    char = chr(code)
+    return char if char.isascii() and char.isalnum() else f"\\U{code:08x}"
+
+
+def _class_range(lo: int, hi: int, char: Callable[[int], str]) -> str:
+    return char(lo) if lo == hi else f"{char(lo)}-{char(hi)}"
+
+
 def _json_text(code: int) -> str:
     """The JSON text of one character inside a string, as a GBNF literal."""
     if code in JSON_ESCAPES:
@@ -102,274 +151,401 @@ def _json_text(code: int) -> str:
     return '"' + "".join(_gbnf_char(ord(c)) for c in text) + '"'
 
 
-def _char_set(ranges: Ranges, negated: bool) -> str:
-    """GBNF for one character of a set: named unsafe characters are written escaped."""
-    if negated:
-        body = "".join(_class_range(lo, hi) for lo, hi in _normalize(ranges + UNSAFE))
-        return f"[^{body}]"
-    safe = _intersect(ranges, _complement(UNSAFE))
+def _set_gbnf(chars: CharSet) -> str:
+    """GBNF for one character the grammar writes from ``chars`` ("" if it writes none)."""
+    members = chars.members() if chars.written is None else chars.written
+    safe = _intersect(members, _complement(UNSAFE + SURROGATES))
     parts = []
     if safe:
-        parts.append("[" + "".join(_class_range(lo, hi) for lo, hi in safe) + "]")
-    for lo, hi in _intersect(ranges, UNSAFE):
-        parts.extend(_json_text(code) for code in range(lo, hi + 1))
+        outside = _complement(safe)  # a negated class when that is shorter
+        if len(outside) < len(safe):
+            parts.append("[^" + "".join(_class_range(a, b, _gbnf_char) for a, b in outside) + "]")
+        else:
+            parts.append("[" + "".join(_class_range(a, b, _gbnf_char) for a, b in safe) + "]")
+    if not chars.negated:  # named unsafe characters are written as their JSON escapes
+        for lo, hi in _intersect(members, UNSAFE):
+            parts.extend(_json_text(code) for code in range(lo, hi + 1))
     if not parts:
-        raise UnsupportedSchemaError("pattern has a character class that matches nothing")
+        return ""
     return parts[0] if len(parts) == 1 else "( " + " | ".join(parts) + " )"
 
 
-def _class_range(lo: int, hi: int) -> str:
-    return _gbnf_char(lo) if lo == hi else f"{_gbnf_char(lo)}-{_gbnf_char(hi)}"
+def _set_regex(chars: CharSet) -> str:
+    body = "".join(_class_range(a, b, _py_char) for a, b in _normalize(chars.ranges))
+    if chars.negated:
+        return f"[^{body}]" if body else "[\\s\\S]"
+    return f"[{body}]"
+
+
+# -- pieces of a pattern -------------------------------------------------------------------
+@dataclass
+class _Piece:
+    gbnf: str  # "" matches the empty string only
+    regex: str
+    nullable: bool  # can match the empty string
+    weight: int = 1  # copies of the innermost repeated part llama.cpp makes
+    slack: int = 1  # product of the bounds of repetitions over parts that can be empty
+
+    @property
+    def empty(self) -> bool:
+        return not self.gbnf
+
+
+EMPTY = _Piece("", "", True)
+
+
+def _sequence(pieces: list[_Piece]) -> _Piece:
+    kept = [p for p in pieces if not p.empty]
+    return _Piece(
+        " ".join(p.gbnf for p in kept),
+        "".join(p.regex for p in pieces),
+        all(p.nullable for p in pieces),
+        max((p.weight for p in pieces), default=1),
+        max((p.slack for p in pieces), default=1),
+    )
+
+
+def _either(options: list[_Piece]) -> _Piece:
+    regex = "|".join(p.regex for p in options)
+    filled = list(dict.fromkeys(p.gbnf for p in options if not p.empty))
+    nullable = any(p.nullable for p in options)
+    weight = max(p.weight for p in options)
+    slack = max(p.slack for p in options)
+    if not filled:
+        return _Piece("", regex, True, weight, slack)
+    body = filled[0] if len(filled) == 1 else " | ".join(f"( {o} )" for o in filled)
+    if any(p.empty for p in options):
+        body = f"( {body} )?"
+    return _Piece(body, regex, nullable, weight, slack)
+
+
+def _is_single(expr: str) -> bool:
+    """A GBNF expression a quantifier can follow without parentheses."""
+    if re.fullmatch(r"\[(?:\\.|[^\]\\])*\]", expr):
+        return True
+    if re.fullmatch(r'"(?:\\.|[^"\\])*"', expr):
+        return True
+    return bool(re.fullmatch(r"[a-z0-9-]+", expr))
 
 
 class _Parser:
-    """Recursive descent over one pattern; ``rule`` names a helper rule for a group."""
+    """Recursive descent over one pattern; ``rule(body)`` names a helper rule (groups and
+    repeated sequences become rules)."""
 
     def __init__(self, pattern: str, rule: Callable[[str], str], path: str) -> None:
         self.path = path
         self.src = pattern
         self.pos = 0
         self.rule = rule
+        self.depth = 0
 
-    def error(self, what: str) -> UnsupportedSchemaError:
+    def invalid(self, what: str, at: int | None = None) -> UnsupportedSchemaError:
+        where = self.pos if at is None else at
         return UnsupportedSchemaError(
-            f"pattern {self.src!r} at character {self.pos}: {what} is not supported", self.path
+            f"pattern {self.src!r} is not a valid regular expression: {what} "
+            f"(character {where + 1})",
+            self.path,
         )
 
-    def peek(self) -> str:
-        return self.src[self.pos] if self.pos < len(self.src) else ""
+    def unsupported(self, what: str, at: int | None = None) -> UnsupportedSchemaError:
+        where = self.pos if at is None else at
+        return UnsupportedSchemaError(
+            f"pattern {self.src!r}, character {where + 1}: {what} is not supported", self.path
+        )
+
+    def peek(self, ahead: int = 0) -> str:
+        i = self.pos + ahead
+        return self.src[i] if i < len(self.src) else ""
 
     def take(self) -> str:
         char = self.peek()
         self.pos += 1
         return char
 
-    # -- the top level: alternatives with their anchors ---------------------------------------
-    def top(self) -> str:
+    # -- the top level: alternatives with their anchors -----------------------------------
+    def top(self) -> _Piece:
+        free = CharSet([], negated=True, written=_complement(LINE_ENDS + UNSAFE))
+        around = _Piece(_set_gbnf(free) + "*", "", True)
         alternatives = []
         while True:
             start = self.peek() == "^"
             if start:
                 self.pos += 1
-            body, _ = self.sequence(top=True)
+            body = self.sequence(top=True)
             end = self.peek() == "$"
             if end:
                 self.pos += 1
             if self.peek() == ")":
-                raise self.error("')' without '('")
-            free = _char_set([], negated=True) + "*"
-            parts = ([] if start else [free]) + ([body] if body else []) + ([] if end else [free])
-            alternatives.append(" ".join(parts))
+                raise self.invalid("')' without '('")
+            parts = ([] if start else [around]) + [body] + ([] if end else [around])
+            piece = _sequence(parts)
+            piece.regex = ("\\A" if start else "") + f"(?:{body.regex})" + ("\\Z" if end else "")
+            alternatives.append(piece)
             if not self.peek():
                 break
             self.pos += 1  # "|"
         return _either(alternatives)
 
-    def alternation(self) -> tuple[str, int]:
-        options, weight = [], 1
-        while True:
-            body, w = self.sequence(top=False)
-            options.append(body)
-            weight = max(weight, w)
-            if self.peek() != "|":
-                break
+    def alternation(self) -> _Piece:
+        options = [self.sequence(top=False)]
+        while self.peek() == "|":
             self.pos += 1
-        return _either(options), weight
+            options.append(self.sequence(top=False))
+        return _either(options)
 
-    def sequence(self, top: bool) -> tuple[str, int]:
-        items, weight = [], 1
+    def sequence(self, top: bool) -> _Piece:
+        items = []
         while self.peek() and self.peek() not in "|)":
             if self.peek() == "$":
-                if top:
-                    rest = self.src[self.pos + 1 :]
-                    if rest == "" or rest.startswith("|"):
-                        break
-                raise self.error("'$' inside the expression")
+                rest = self.src[self.pos + 1 :]
+                if top and (rest == "" or rest.startswith("|")):
+                    break
+                raise self.unsupported("'$' inside the expression")
             if self.peek() == "^":
-                raise self.error("'^' inside the expression")
-            atom, w = self.atom()
-            atom, w = self.quantified(atom, w)
-            if atom:
-                items.append(atom)
-            weight = max(weight, w)
-        return " ".join(items), weight
+                raise self.unsupported("'^' inside the expression")
+            items.append(self.quantified(self.atom()))
+        return _sequence(items)
 
-    # -- atoms ----------------------------------------------------------------------------
-    def atom(self) -> tuple[str, int]:
+    # -- atoms ------------------------------------------------------------------------------
+    def atom(self) -> _Piece:
+        start = self.pos
         char = self.take()
         if char == "(":
             if self.src.startswith("?:", self.pos):
                 self.pos += 2
             elif self.peek() == "?":
-                raise self.error("lookaround or a named group ('(?' other than '(?:')")
-            body, weight = self.alternation()
+                raise self.unsupported("lookaround or a named group ('(?' other than '(?:')", start)
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.unsupported(f"groups nested more than {MAX_DEPTH} deep", start)
+            inner = self.alternation()
+            self.depth -= 1
             if self.take() != ")":
-                raise self.error("a group without ')'")
-            return (self.rule(body) if body else ""), weight
+                raise self.invalid("'(' without ')'", start)
+            gbnf = "" if inner.empty else self.rule(inner.gbnf)
+            return _Piece(gbnf, f"(?:{inner.regex})", inner.nullable, inner.weight, inner.slack)
         if char == ")":
-            raise self.error("')' without '('")
+            raise self.invalid("')' without '('", start)
         if char == "[":
-            return self.char_class(), 1
+            return self.char_class(start)
         if char == ".":
-            return _char_set([(0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)], negated=True), 1
-        if char in "*+?{":
-            if char == "{" and not self._is_quantifier():
-                return _json_text(ord(char)), 1
-            raise self.error(f"a quantifier {char!r} with nothing before it")
+            return self.chars(CharSet(LINE_ENDS, negated=True))
+        if char in "*+?" or (char == "{" and self._repetition(start) is not None):
+            raise self.invalid(f"nothing to repeat before {char!r}", start)
         if char == "\\":
-            ranges, negated = self.escape(in_class=False)
-            if len(ranges) == 1 and ranges[0][0] == ranges[0][1] and not negated:
-                return _json_text(ranges[0][0]), 1
-            return _char_set(ranges, negated), 1
-        return _json_text(ord(char)), 1
+            return self.chars(self.escape(start, in_class=False))
+        return self.literal(ord(char))
 
-    def escape(self, in_class: bool) -> tuple[Ranges, bool]:
-        """The set an escape stands for (after the backslash) and whether it is negated."""
+    def literal(self, code: int) -> _Piece:
+        return _Piece(_json_text(code), re.escape(chr(code)), False)
+
+    def chars(self, chars: CharSet) -> _Piece:
+        if (
+            not chars.negated
+            and len(chars.ranges) == 1
+            and chars.ranges[0][0] == chars.ranges[0][1]
+        ):
+            return self.literal(chars.ranges[0][0])
+        gbnf = _set_gbnf(chars)
+        if not gbnf:  # nothing the grammar may write (a set of surrogates, say)
+            raise self.unsupported("a set of characters JSON text cannot hold", self.pos - 1)
+        return _Piece(gbnf, _set_regex(chars), False)
+
+    def code_unit(self, start: int) -> int:
+        """A \\uHHHH or \\xHH escape's code point (after the letter); a surrogate pair is one."""
+        kind = self.src[self.pos - 1]
+        size = 2 if kind == "x" else 4
+        digits = self.src[self.pos : self.pos + size]
+        if len(digits) != size or not re.fullmatch(r"[0-9A-Fa-f]+", digits):
+            raise self.invalid(f"'\\{kind}' without {size} hex digits", start)
+        self.pos += size
+        code = int(digits, 16)
+        if 0xD800 <= code <= 0xDBFF and re.fullmatch(
+            r"\\u[dD][c-fC-F][0-9A-Fa-f]{2}", self.src[self.pos : self.pos + 6]
+        ):
+            low = int(self.src[self.pos + 2 : self.pos + 6], 16)
+            self.pos += 6
+            return 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+        if 0xD800 <= code <= 0xDFFF:
+            raise self.unsupported("a lone surrogate", start)
+        return code
+
+    def escape(self, start: int, in_class: bool) -> CharSet:
+        """The set an escape stands for (after the backslash)."""
         char = self.take()
         if not char:
-            raise self.error("a trailing backslash")
+            raise self.invalid("a trailing backslash", start)
         if char.lower() in CLASS_ESCAPES:
-            if char.isupper() and in_class:
-                raise self.error(f"'\\{char}' inside a class")
-            return CLASS_ESCAPES[char.lower()], char.isupper()
+            ranges = CLASS_ESCAPES[char.lower()]
+            if char == "s":
+                return CharSet(ranges, written=SPACE_WRITTEN)
+            if char == "S":
+                return CharSet(ranges, negated=True)
+            if char.isupper():  # \D \W: ASCII only, so Unicode readings agree
+                return CharSet(ranges, negated=True, written=_intersect(_complement(ranges), ASCII))
+            return CharSet(ranges)
         if char in SIMPLE_ESCAPES:
             if char == "0" and self.peek().isdigit():
-                raise self.error("an octal escape")
-            return [(SIMPLE_ESCAPES[char], SIMPLE_ESCAPES[char])], False
+                raise self.unsupported("an octal escape", start)
+            return CharSet([(SIMPLE_ESCAPES[char], SIMPLE_ESCAPES[char])])
         if char in "xu":
-            size = 2 if char == "x" else 4
-            digits = self.src[self.pos : self.pos + size]
-            if len(digits) != size or any(c not in "0123456789abcdefABCDEF" for c in digits):
-                raise self.error(f"'\\{char}' without {size} hex digits")
-            self.pos += size
-            code = int(digits, 16)
-            return [(code, code)], False
+            code = self.code_unit(start)
+            return CharSet([(code, code)])
         if char == "b" and in_class:
-            return [(0x08, 0x08)], False
-        if char.isalnum():
-            raise self.error(f"the escape '\\{char}'")
-        return [(ord(char), ord(char))], False
+            return CharSet([(0x08, 0x08)])
+        if char.isalnum() or not char.isascii():
+            raise self.unsupported(f"the escape '\\{char}'", start)
+        return CharSet([(ord(char), ord(char))])
 
-    def char_class(self) -> str:
+    def char_class(self, start: int) -> _Piece:
         negated = self.peek() == "^"
         if negated:
             self.pos += 1
-        ranges: Ranges = []
-        first = True
+        if self.peek() == "]":
+            raise self.unsupported("a class opening with ']' (write '\\]')")
+        ranges: Ranges = []  # the members the pattern names
+        written: Ranges = []  # what the grammar writes of them
+        unicode_sensitive = False  # \d \w \D \W inside: their readings differ beyond ASCII
         while True:
+            at = self.pos
             char = self.take()
             if not char:
-                raise self.error("a class without ']'")
-            if char == "]" and not first:
+                raise self.invalid("'[' without ']'", start)
+            if char == "]":
                 break
-            first = False
-            if char == "\\":
-                got, _ = self.escape(in_class=True)
-                if len(got) > 1 or got[0][0] != got[0][1]:
-                    ranges += got
-                    continue
-                lo = got[0][0]
-            else:
-                lo = ord(char)
-            if self.peek() == "-" and self.src[self.pos + 1 : self.pos + 2] not in ("]", ""):
+            lo = self.class_atom(char, at)
+            if isinstance(lo, CharSet):
+                ranges += lo.members()
+                written += lo.members() if lo.written is None else lo.written
+                unicode_sensitive |= self.src[at + 1] in "dDwW"
+                continue
+            if self.peek() == "-" and self.peek(1) not in ("]", ""):
                 self.pos += 1
-                end = self.take()
-                if end == "\\":
-                    got, _ = self.escape(in_class=True)
-                    if len(got) > 1 or got[0][0] != got[0][1]:
-                        raise self.error("a range ending in a class escape")
-                    hi = got[0][0]
-                else:
-                    hi = ord(end)
+                end_at = self.pos
+                hi = self.class_atom(self.take(), end_at)
+                if isinstance(hi, CharSet):  # [a-\d]: ECMA reads the dash literally
+                    raise self.unsupported("a range ending in a class escape", end_at)
                 if hi < lo:
-                    raise self.error("a range out of order")
+                    raise self.invalid("a range out of order", at)
                 ranges.append((lo, hi))
+                written.append((lo, hi))
             else:
                 ranges.append((lo, lo))
-        if not ranges and not negated:
-            raise self.error("an empty class")
-        return _char_set(ranges, negated)
+                written.append((lo, lo))
+        if not negated:
+            return self.chars(CharSet(ranges, written=written))
+        members = _complement(ranges)
+        if unicode_sensitive:  # ASCII only, so Unicode readings of \d and \w agree
+            members = _intersect(members, ASCII)
+        return self.chars(CharSet(ranges, negated=True, written=members))
+
+    def class_atom(self, char: str, at: int) -> int | CharSet:
+        """A class member: a code point, or the set a class escape names."""
+        if char != "\\":
+            if 0xD800 <= ord(char) <= 0xDFFF:
+                raise self.unsupported("a lone surrogate", at)
+            return ord(char)
+        got = self.escape(at, in_class=True)
+        if len(got.ranges) == 1 and got.ranges[0][0] == got.ranges[0][1] and not got.negated:
+            return got.ranges[0][0]
+        return got
 
     # -- quantifiers ------------------------------------------------------------------------
-    def _is_quantifier(self) -> bool:
-        """Whether the "{" just read starts a repetition (else it is a literal brace)."""
-        end = self.src.find("}", self.pos)
-        inner = self.src[self.pos : end] if end >= 0 else ""
-        lo, comma, hi = inner.partition(",")
-        if not lo and comma and hi.isdigit():  # a literal in ECMA-262, a repetition in Python
-            raise self.error("'{,n}' (write {0,n})")
-        return bool(lo.isdigit() and (hi == "" or hi.isdigit()))
+    def _repetition(self, start: int) -> tuple[int, int | None, int] | None:
+        """The bounds of the "{...}" at ``start`` and the index after it, or None for a
+        literal brace."""
+        m = re.compile(r"\{([0-9]*)(,?)([0-9]*)\}").match(self.src, start)
+        if not m:
+            return None
+        lo, comma, hi = m.groups()
+        if not lo:
+            if comma:  # {,n} and {,}: text in ECMA-262, a repetition in Python
+                raise self.unsupported(f"{m.group(0)!r} (write {{0,n}} or '\\{{')", start)
+            return None
+        if not comma:
+            return int(lo), int(lo), m.end()
+        return int(lo), (int(hi) if hi else None), m.end()
 
-    def quantified(self, atom: str, weight: int) -> tuple[str, int]:
+    def quantified(self, piece: _Piece) -> _Piece:
+        start = self.pos
         char = self.peek()
-        if char not in ("*", "+", "?", "{") or (char == "{" and not self._bounded()):
-            return atom, weight
-        self.pos += 1
-        if char in "*+?":
-            suffix = char
-            bound = 1
-        else:
-            end = self.src.index("}", self.pos)
-            lo_text, comma, hi_text = self.src[self.pos : end].partition(",")
-            self.pos = end + 1
-            lo = int(lo_text)
-            hi = int(hi_text) if hi_text else None
+        bounds: tuple[int, int | None]
+        if char in ("*", "+", "?"):
+            self.pos += 1
+            bounds = {"*": (0, None), "+": (1, None), "?": (0, 1)}[char]
+        elif char == "{" and (rep := self._repetition(start)) is not None:
+            lo, hi, self.pos = rep
             if hi is not None and hi < lo:
-                raise self.error("a repetition {n,m} with m < n")
+                raise self.invalid(f"{{{lo},{hi}}} with {hi} < {lo}", start)
             if max(lo, hi or 0) > MAX_REPEAT:
-                raise self.error(f"a repetition above {MAX_REPEAT}")
-            if not comma:
-                suffix = f"{{{lo}}}"
-            elif hi is None:
-                suffix = f"{{{lo},}}"
-            else:
-                suffix = f"{{{lo},{hi}}}"
-            bound = max(lo, hi or lo, 1)
+                raise self.unsupported(f"a repetition above {MAX_REPEAT}", start)
+            bounds = (lo, hi)
+        else:
+            return piece
         if self.peek() == "?":
             self.pos += 1  # lazy: the same strings
-        if self.peek() in ("*", "+", "?", "{") and (self.peek() != "{" or self._bounded()):
-            raise self.error("a quantifier on a quantifier")
-        weight *= bound
-        if not atom:
-            return atom, weight
+        nxt = self.peek()
+        if nxt in ("*", "+", "?") or (nxt == "{" and self._repetition(self.pos) is not None):
+            raise self.invalid("nothing to repeat (a quantifier after a quantifier)", self.pos)
+        lo, hi = bounds
+        regex = f"(?:{piece.regex})" + _py_quantifier(lo, hi)
+        if hi == 0 or piece.empty:
+            return _Piece("", regex, True, piece.weight, piece.slack)
+        slack = piece.slack
+        if piece.nullable and lo > 1 and hi is None:
+            lo = 0  # the same strings; avoids copies of a part that can be empty
+        if piece.nullable and (hi or 0) > 1:
+            slack *= hi or 1
+            if slack > MAX_SLACK:
+                raise self.unsupported(
+                    f"a repetition {self.src[start : self.pos]!r} of a part that can match "
+                    f"nothing, more than {MAX_SLACK} times (llama.cpp's grammar search grows "
+                    "exponentially with it; make the part consume a character, as in '[a-z]+' "
+                    "for '[a-z]*')",
+                    start,
+                )
+        weight = piece.weight * max(lo, hi or lo, 1)
         if weight > MAX_EXPANSION:
-            raise self.error(f"nested repetitions allowing more than {MAX_EXPANSION} copies")
-        grouped = atom if _is_single(atom) else self.rule(atom)
-        return f"{grouped}{suffix}", weight
-
-    def _bounded(self) -> bool:
-        self.pos += 1
-        try:
-            return self._is_quantifier()
-        finally:
-            self.pos -= 1
+            raise self.unsupported(
+                f"nested repetitions allowing more than {MAX_EXPANSION} copies", start
+            )
+        grouped = piece.gbnf if _is_single(piece.gbnf) else self.rule(piece.gbnf)
+        nullable = piece.nullable or lo == 0
+        return _Piece(grouped + _gbnf_quantifier(lo, hi), regex, nullable, weight, slack)
 
 
-def _either(options: list[str]) -> str:
-    """GBNF for one of ``options`` ("" matches the empty string)."""
-    filled = list(dict.fromkeys(o for o in options if o))
-    if not filled:
-        return ""
-    body = filled[0] if len(filled) == 1 else " | ".join(f"( {o} )" for o in filled)
-    return f"( {body} )?" if len(filled) < len(options) else body
+def _gbnf_quantifier(lo: int, hi: int | None) -> str:
+    if hi is None:
+        return {0: "*", 1: "+"}.get(lo, f"{{{lo},}}")
+    if (lo, hi) == (0, 1):
+        return "?"
+    if lo == hi:
+        return "" if lo == 1 else f"{{{lo}}}"
+    return f"{{{lo},{hi}}}"
 
 
-def _is_single(expr: str) -> bool:
-    """A GBNF expression a quantifier can follow without parentheses."""
-    if expr.startswith("[") and expr.endswith("]") and expr.count("]") == 1:
-        return True
-    if expr.startswith('"') and expr.endswith('"') and expr.count('"') == 2:
-        return True
-    return expr.replace("-", "").isalnum()
+def _py_quantifier(lo: int, hi: int | None) -> str:
+    if hi is None:
+        return f"{{{lo},}}"
+    return f"{{{lo},{hi}}}"
 
 
 def pattern_gbnf(pattern: Any, rule: Callable[[str], str], path: str = "#") -> str:
     """GBNF for the JSON string (quotes included) of the strings ``pattern`` matches.
 
-    ``rule(body)`` defines a helper rule and returns its name (groups and repeated sequences
-    become rules). Raises UnsupportedSchemaError for syntax outside the supported subset.
+    ``rule(body)`` defines a helper rule and returns its name. Raises UnsupportedSchemaError
+    for syntax outside the supported subset.
     """
     if not isinstance(pattern, str):
         raise UnsupportedSchemaError("pattern must be a string", path)
-    body = _Parser(pattern, rule, path).top()
+    body = _Parser(pattern, rule, path).top().gbnf
     return f'"\\"" ( {body} ) "\\""' if body else '"\\"" "\\""'
+
+
+@lru_cache(maxsize=256)
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """The Python regex for ``re.search`` that reads ``pattern`` as ECMA-262 does (and as the
+    grammar does). Raises UnsupportedSchemaError like ``pattern_gbnf``."""
+    if not isinstance(pattern, str):
+        raise UnsupportedSchemaError("pattern must be a string")
+    return re.compile(_Parser(pattern, lambda body: body, "#").top().regex)

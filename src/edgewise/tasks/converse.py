@@ -47,7 +47,7 @@ from edgewise.errors import (
     SchemaValidationError,
     UnsupportedSchemaError,
 )
-from edgewise.structured import compile_schema
+from edgewise.structured import compile_schema, validator
 from edgewise.tasks.classify import Classifier
 from edgewise.tasks.extract import Extractor
 
@@ -316,10 +316,9 @@ def load_script(path: str | Path) -> Script:
     return parse_script(data, str(path))
 
 
-def _validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+def _validator(schema: dict[str, Any]) -> Any:
     """Formats are checked too: the grammar lets through dates such as 2025-02-30."""
-    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
-    return jsonschema.Draft202012Validator(schema, format_checker=checker)
+    return validator(schema, formats=True)
 
 
 def _norm(text: str) -> str:

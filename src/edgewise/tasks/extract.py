@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import jsonschema
 from pydantic import BaseModel, Field, ValidationError
 
 from edgewise.engines.base import Engine
 from edgewise.errors import EdgewiseError, InputError, SchemaValidationError
-from edgewise.structured import compile_schema, schema_of
+from edgewise.structured import compile_schema, schema_of, validator
 from edgewise.types import GenerationOptions, Message
 
 INSTRUCTION = (
@@ -91,7 +90,7 @@ class Extractor:
         self.max_retries = max_retries
         self.max_input_tokens = max_input_tokens
         self.options = GenerationOptions.parse({"max_tokens": max_tokens, "temperature": 0.0})
-        self.validator = jsonschema.Draft202012Validator(self.schema)
+        self.validator = validator(self.schema)
         fields = _field_lines(self.schema)
         system = (instructions or INSTRUCTION) + "\n\n"
         if fields:
