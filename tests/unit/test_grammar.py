@@ -204,8 +204,10 @@ PATTERN_CASES = [
     ("^(a{0})*b$", ["b"], ["ab"]),
     ("^([a-z]*,?)*$", ["a,b,", ""], ["A"]),
     ("^(x?){1}$", ["x", ""], ["xx"]),
-    ("^([a-z]*,?){0,8}$", ["a,b,c", ""], ["A"]),
-    ("^((x?){2}){4}$", ["xxxxxxxx", "x"], ["xxxxxxxxx"]),
+    ("^([a-z]*,?){0,4}$", ["a,b,c", ""], ["A", "a,b,c,d,e"]),
+    ("^((x?){2}){2}$", ["xxxx", "x"], ["xxxxx"]),
+    ("^[a-z ]{0,100}$", ["a b"], ["A"]),
+    (r"^( ?\d{4}){4}$", ["1234 5678 9012 3456"], ["1234"]),
     (r"^[\s\S]{3}$", ["a\nb", "   "], ["ab"]),
     (r"^[\d,]+$", ["1,2"], ["a"]),
     ("^$", [""], ["a"]),
@@ -222,6 +224,12 @@ def test_pattern_grammar_allows_exactly_what_the_pattern_matches(pattern, good, 
         assert expected == (text in good), (pattern, text)  # the cases themselves are right
         encoded = json.dumps(text, ensure_ascii=False)
         assert bool(grammar.fullmatch(encoded)) == expected, (pattern, text, compiled.gbnf)
+
+
+def test_the_validator_refuses_patterns_it_cannot_read_as_ecma_262():
+    schema = {"type": "string", "pattern": "^(?<year>[0-9]{4})$"}
+    with pytest.raises(UnsupportedSchemaError, match="named group"):
+        validator(schema).is_valid("2024")
 
 
 def test_the_validator_reads_patterns_as_ecma_262_not_as_python():
@@ -254,6 +262,9 @@ def test_what_the_grammar_writes_is_a_subset_every_reading_accepts():
     assert writes(r"^[^\d]$", "x") and not writes(r"^[^\d]$", "é")
     assert writes(r"^[\W_]$", "-") and not writes(r"^[\W_]$", "é")
     assert writes(r"^[^\s]$", "é")  # the readings of \s agree beyond ASCII
+    for pattern in (r"^[\W]$", r"^[\s\S]$", r"^[\D]$"):  # inside a class as outside
+        assert not writes(pattern, '"') and not writes(pattern, "\x01"), pattern
+    assert writes(r"^[\s\S]$", "\n")  # named by \s
     assert writes("^[^,]$", "é")  # a plain negated class keeps non-ASCII
     assert writes(r"^\uD83D\uDE00$", "😀")  # a surrogate pair is its character
 
@@ -279,9 +290,15 @@ def test_what_the_grammar_writes_is_a_subset_every_reading_accepts():
         ("^a{3,2}$", "2 < 3"),
         ("^a{600}$", "above 512"),
         ("^((a{100}){100})$", "more than 4096"),
-        ("^([a-z]*,?){0,16}$", "can match nothing"),
-        ("^(x?){512}$", "can match nothing"),
-        ("^((x?){3}){3}$", "more than 8 times"),
+        ("^([a-z]*,?){0,16}$", "past 8"),
+        ("^(x?){512}$", "past 8"),
+        ("^(.?.?.?.?){8}$", "past 8"),
+        ("^(.{0,8}){8}$", "past 8"),
+        ("^(.?){8}(.?){8}$", "adding up past 8"),
+        ("^([a-z]*,?){4}|([a-z]*;?){4}|x(.?){2}$", "adding up past 8"),
+        ("a{" + "9" * 5000 + "}", "above 512"),
+        ("\ud800", "lone surrogate"),
+        (r"^[^\w\x00-\x7f]$", "writes nothing of"),
         ("^[z-a]$", "out of order"),
         (r"^\x4$", "hex digits"),
         (r"^\uD800$", "lone surrogate"),

@@ -18,10 +18,11 @@ Supported:
 Refused (UnsupportedSchemaError): backreferences, lookaround, ``\\b``, named groups,
 ``\\p{...}``, anchors inside the expression, ``{,n}`` and ``{,}`` (Python reads them as
 repetitions, ECMA-262 as text), a class opening with ``]``, lone surrogates, groups nested
-more than 32 deep, and a part that can match nothing repeated more than 8 times in bounded
-repetitions (``{2,}`` and ``*`` are fine), such as ``([a-z]*,?){0,16}``: llama.cpp's grammar
-search grows exponentially with it (measured: 0.9 s per token at 16, over 40 s at 32); write
-the part so it consumes a character (``([a-z]+,?){0,16}``).
+more than 32 deep, and bounded repetitions of parts with optional pieces whose count, times
+the bound and summed over the pattern, passes 8 (``([a-z]*,?){0,16}``, ``(.{0,8}){8}``):
+llama.cpp keeps a parse stack per way to split the text, so its grammar search grows
+exponentially (measured: 0.9 s per token for the first, over 20 s for ``(.?.?.?.?){8}``).
+``*``, ``{2,}`` and a single run such as ``[a-z ]{0,100}`` count nothing.
 
 JSON Schema patterns are not anchored: without ``^`` (or ``$``) the grammar allows any text
 before (or after) what the pattern matches.
@@ -52,8 +53,8 @@ Ranges = list[tuple[int, int]]
 MAX_REPEAT = 512  # the bound of one {n,m}, as for maxLength
 MAX_EXPANSION = 4096  # product of nested repetition bounds: llama.cpp copies repeated rules
 MAX_DEPTH = 32  # nested groups
-MAX_SLACK = 8  # bounded repetitions of parts that can be empty (measured: 0.02 s per
-# full-vocabulary grammar step at {0,8} of "[a-z]*,?", 0.9 s at {0,16}, over 40 s at {0,32})
+MAX_SLACK = 8  # optional pieces under bounded repetitions (see _Piece.slack); measured per
+# full-vocabulary grammar step: ([a-z]*,?){0,16} 0.9 s, (.?.?.?.?){8} and (.{0,8}){8} > 20 s
 MAX_CODE = 0x10FFFF
 SURROGATES: Ranges = [(0xD800, 0xDFFF)]
 # characters a JSON string cannot hold as they are
@@ -184,7 +185,12 @@ class _Piece:
     regex: str
     nullable: bool  # can match the empty string
     weight: int = 1  # copies of the innermost repeated part llama.cpp makes
-    slack: int = 1  # product of the bounds of repetitions over parts that can be empty
+    # llama.cpp keeps one parse stack per way the text so far can be split, so a bounded
+    # repetition of a part with optional pieces multiplies them: ``optional`` counts the
+    # optional pieces (x? x* x+ one each; x{lo,hi} its hi - lo open places plus hi times x's),
+    # ``slack`` the bound times that count summed over such repetitions
+    optional: int = 0
+    slack: int = 0
 
     @property
     def empty(self) -> bool:
@@ -201,7 +207,8 @@ def _sequence(pieces: list[_Piece]) -> _Piece:
         "".join(p.regex for p in pieces),
         all(p.nullable for p in pieces),
         max((p.weight for p in pieces), default=1),
-        max((p.slack for p in pieces), default=1),
+        sum(p.optional for p in pieces),
+        sum(p.slack for p in pieces),
     )
 
 
@@ -210,13 +217,14 @@ def _either(options: list[_Piece]) -> _Piece:
     filled = list(dict.fromkeys(p.gbnf for p in options if not p.empty))
     nullable = any(p.nullable for p in options)
     weight = max(p.weight for p in options)
-    slack = max(p.slack for p in options)
+    optional = sum(p.optional for p in options)
+    slack = sum(p.slack for p in options)
     if not filled:
-        return _Piece("", regex, True, weight, slack)
+        return _Piece("", regex, True, weight, optional, slack)
     body = filled[0] if len(filled) == 1 else " | ".join(f"( {o} )" for o in filled)
     if any(p.empty for p in options):
         body = f"( {body} )?"
-    return _Piece(body, regex, nullable, weight, slack)
+    return _Piece(body, regex, nullable, weight, optional, slack)
 
 
 def _is_single(expr: str) -> bool:
@@ -284,7 +292,15 @@ class _Parser:
             if not self.peek():
                 break
             self.pos += 1  # "|"
-        return _either(alternatives)
+        whole = _either(alternatives)
+        if whole.slack > MAX_SLACK:
+            raise self.unsupported(
+                f"bounded repetitions of parts with optional pieces adding up past {MAX_SLACK} "
+                "(llama.cpp's grammar search grows exponentially with them; make the repeated "
+                "parts fixed or use '*')",
+                0,
+            )
+        return whole
 
     def alternation(self) -> _Piece:
         options = [self.sequence(top=False)]
@@ -323,7 +339,14 @@ class _Parser:
             if self.take() != ")":
                 raise self.invalid("'(' without ')'", start)
             gbnf = "" if inner.empty else self.rule(inner.gbnf)
-            return _Piece(gbnf, f"(?:{inner.regex})", inner.nullable, inner.weight, inner.slack)
+            return _Piece(
+                gbnf,
+                f"(?:{inner.regex})",
+                inner.nullable,
+                inner.weight,
+                inner.optional,
+                inner.slack,
+            )
         if char == ")":
             raise self.invalid("')' without '('", start)
         if char == "[":
@@ -334,6 +357,8 @@ class _Parser:
             raise self.invalid(f"nothing to repeat before {char!r}", start)
         if char == "\\":
             return self.chars(self.escape(start, in_class=False))
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise self.unsupported("a lone surrogate", start)
         return self.literal(ord(char))
 
     def literal(self, code: int) -> _Piece:
@@ -348,7 +373,11 @@ class _Parser:
             return self.literal(chars.ranges[0][0])
         gbnf = _set_gbnf(chars)
         if not gbnf:  # nothing the grammar may write (a set of surrogates, say)
-            raise self.unsupported("a set of characters JSON text cannot hold", self.pos - 1)
+            raise self.unsupported(
+                "a set the grammar writes nothing of (a negated class holding \\d or \\w is "
+                "written in ASCII only; surrogates never)",
+                self.pos - 1,
+            )
         return _Piece(gbnf, _set_regex(chars), False)
 
     def code_unit(self, start: int) -> int:
@@ -416,7 +445,10 @@ class _Parser:
             lo = self.class_atom(char, at)
             if isinstance(lo, CharSet):
                 ranges += lo.members()
-                written += lo.members() if lo.written is None else lo.written
+                part = lo.members() if lo.written is None else lo.written
+                if lo.negated:  # as outside a class: no quote, backslash or control character
+                    part = _intersect(part, _complement(UNSAFE))
+                written += part
                 unicode_sensitive |= self.src[at + 1] in "dDwW"
                 continue
             if self.peek() == "-" and self.peek(1) not in ("]", ""):
@@ -462,6 +494,8 @@ class _Parser:
             if comma:  # {,n} and {,}: text in ECMA-262, a repetition in Python
                 raise self.unsupported(f"{m.group(0)!r} (write {{0,n}} or '\\{{')", start)
             return None
+        if len(lo) > 6 or len(hi) > 6:
+            raise self.unsupported(f"a repetition above {MAX_REPEAT}", start)
         if not comma:
             return int(lo), int(lo), m.end()
         return int(lo), (int(hi) if hi else None), m.end()
@@ -490,20 +524,24 @@ class _Parser:
         lo, hi = bounds
         regex = f"(?:{piece.regex})" + _py_quantifier(lo, hi)
         if hi == 0 or piece.empty:
-            return _Piece("", regex, True, piece.weight, piece.slack)
-        slack = piece.slack
+            return _Piece("", regex, True, piece.weight)
         if piece.nullable and lo > 1 and hi is None:
             lo = 0  # the same strings; avoids copies of a part that can be empty
-        if piece.nullable and (hi or 0) > 1:
-            slack *= hi or 1
-            if slack > MAX_SLACK:
-                raise self.unsupported(
-                    f"a repetition {self.src[start : self.pos]!r} of a part that can match "
-                    f"nothing, more than {MAX_SLACK} times (llama.cpp's grammar search grows "
-                    "exponentially with it; make the part consume a character, as in '[a-z]+' "
-                    "for '[a-z]*')",
-                    start,
-                )
+        slack = piece.slack
+        if hi is None or (lo, hi) == (0, 1):
+            optional = piece.optional + 1
+        else:
+            optional = (hi - lo) + hi * piece.optional
+            if hi > 1 and (piece.optional or piece.nullable):
+                slack += hi * max(piece.optional, 1)
+        if slack > MAX_SLACK:
+            raise self.unsupported(
+                f"a repetition {self.src[start : self.pos]!r} of a part with optional pieces "
+                f"that multiplies them past {MAX_SLACK} (llama.cpp's grammar search grows "
+                "exponentially with it; make the repeated part fixed, as in '[a-z]+,' for "
+                "'[a-z]*,?', or use '*')",
+                start,
+            )
         weight = piece.weight * max(lo, hi or lo, 1)
         if weight > MAX_EXPANSION:
             raise self.unsupported(
@@ -511,7 +549,7 @@ class _Parser:
             )
         grouped = piece.gbnf if _is_single(piece.gbnf) else self.rule(piece.gbnf)
         nullable = piece.nullable or lo == 0
-        return _Piece(grouped + _gbnf_quantifier(lo, hi), regex, nullable, weight, slack)
+        return _Piece(grouped + _gbnf_quantifier(lo, hi), regex, nullable, weight, optional, slack)
 
 
 def _gbnf_quantifier(lo: int, hi: int | None) -> str:

@@ -3,32 +3,27 @@
 jsonschema checks ``pattern`` with Python's ``re.search``, which reads some ECMA-262
 expressions differently from the grammar (``$`` before a final newline, ``[\\w-.]`` refused,
 ``\\w`` beyond ASCII); output the grammar allowed would then fail validation and be asked for
-again. Here ``pattern`` uses ``pattern_regex``, the grammar's own reading.
+again. Here ``pattern`` uses ``pattern_regex``, the grammar's own reading; a pattern outside
+the supported subset raises UnsupportedSchemaError rather than being guessed at.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from edgewise.errors import UnsupportedSchemaError
 from edgewise.structured.pattern import pattern_regex
 
 
 def _pattern(validator: Any, pattern: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "string"):
         return
-    try:
-        found = pattern_regex(pattern).search(instance) is not None
-    except UnsupportedSchemaError:  # a schema that never went through compile_schema
-        try:
-            found = re.search(pattern, instance) is not None
-        except (re.error, TypeError):
-            found = False
+    # a pattern outside the subset raises UnsupportedSchemaError: Python's re would read it
+    # differently (named groups, \p{...}, {,n}), and a guess is no validation
+    found = pattern_regex(pattern).search(instance) is not None
     if not found:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
