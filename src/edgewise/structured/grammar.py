@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 from edgewise.errors import UnsupportedSchemaError
-from edgewise.structured.pattern import pattern_gbnf
+from edgewise.structured.pattern import is_surrogate, pattern_gbnf
 
 MAX_STRING_BOUND = 512
 MAX_ITEMS_BOUND = 64
@@ -196,7 +196,7 @@ def _bounds(schema: dict[str, Any], path: str) -> tuple[int | None, int | None]:
 def _literal(value: Any) -> str:
     """GBNF literal matching the compact JSON encoding of ``value``."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+    if any(is_surrogate(ord(c)) for c in text):
         raise UnsupportedSchemaError(f"{value!r} holds a lone surrogate, which no UTF-8 text can")
     return json.dumps(text, ensure_ascii=False)
 
@@ -282,10 +282,9 @@ class _Builder:
         if not isinstance(schema, dict):
             raise UnsupportedSchemaError("a schema must be an object", path)
         self.check_keywords(schema, path)
-        if "pattern" in schema:
+        if "pattern" in schema and not _spells_pattern(schema):  # else string() spells it
             pattern_gbnf(schema["pattern"], lambda body: body, path)  # its syntax, up front
-            if not _spells_pattern(schema):
-                self.validated.add("pattern")
+            self.validated.add("pattern")
         if "$ref" in schema:
             return self.ref(schema["$ref"], path)
         if "const" in schema:
@@ -420,13 +419,12 @@ class _Builder:
 
     def string(self, schema: dict[str, Any], path: str, hint: str) -> str:
         fmt = schema.get("format")
-        pattern = schema.get("pattern")
         if "pattern" in schema and fmt is None:
             # the grammar spells the pattern; lengths on top of it are checked afterwards
             for key in ("minLength", "maxLength"):
                 if key in schema:
                     self.validated.add(key)
-            body = pattern_gbnf(pattern, lambda b: self.define(f"{hint}-re", b), path)
+            body = pattern_gbnf(schema["pattern"], lambda b: self.define(f"{hint}-re", b), path)
             return self.define(hint, body)
         if fmt is not None:
             if fmt not in FORMATS:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -72,6 +72,7 @@ JSON_ESCAPES = {0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n"
 JSON_ESCAPES[0x09] = "\\t"
 SIMPLE_ESCAPES = {"t": 0x09, "n": 0x0A, "r": 0x0D, "f": 0x0C, "v": 0x0B, "0": 0x00}
 CLASS_ESCAPES = {"d": DIGIT, "w": WORD, "s": SPACE}
+REPETITION = re.compile(r"\{([0-9]*)(,?)([0-9]*)\}")  # ASCII digits only, as in ECMA-262
 
 
 # -- sets of code points -------------------------------------------------------------------
@@ -118,6 +119,18 @@ class CharSet:
 
     def members(self) -> Ranges:
         return _complement(self.ranges) if self.negated else _normalize(self.ranges)
+
+    @property
+    def single(self) -> int | None:
+        """The one code point of a one-character set, else None."""
+        if not self.negated and len(self.ranges) == 1 and self.ranges[0][0] == self.ranges[0][1]:
+            return self.ranges[0][0]
+        return None
+
+
+def is_surrogate(code: int) -> bool:
+    """A UTF-16 surrogate: no UTF-8 text (so no token) holds one."""
+    return 0xD800 <= code <= 0xDFFF
 
 
 def _gbnf_char(code: int) -> str:
@@ -195,9 +208,6 @@ class _Piece:
     @property
     def empty(self) -> bool:
         return not self.gbnf
-
-
-EMPTY = _Piece("", "", True)
 
 
 def _sequence(pieces: list[_Piece]) -> _Piece:
@@ -339,14 +349,7 @@ class _Parser:
             if self.take() != ")":
                 raise self.invalid("'(' without ')'", start)
             gbnf = "" if inner.empty else self.rule(inner.gbnf)
-            return _Piece(
-                gbnf,
-                f"(?:{inner.regex})",
-                inner.nullable,
-                inner.weight,
-                inner.optional,
-                inner.slack,
-            )
+            return replace(inner, gbnf=gbnf, regex=f"(?:{inner.regex})")
         if char == ")":
             raise self.invalid("')' without '('", start)
         if char == "[":
@@ -357,7 +360,7 @@ class _Parser:
             raise self.invalid(f"nothing to repeat before {char!r}", start)
         if char == "\\":
             return self.chars(self.escape(start, in_class=False))
-        if 0xD800 <= ord(char) <= 0xDFFF:
+        if is_surrogate(ord(char)):
             raise self.unsupported("a lone surrogate", start)
         return self.literal(ord(char))
 
@@ -365,12 +368,8 @@ class _Parser:
         return _Piece(_json_text(code), re.escape(chr(code)), False)
 
     def chars(self, chars: CharSet) -> _Piece:
-        if (
-            not chars.negated
-            and len(chars.ranges) == 1
-            and chars.ranges[0][0] == chars.ranges[0][1]
-        ):
-            return self.literal(chars.ranges[0][0])
+        if chars.single is not None:
+            return self.literal(chars.single)
         gbnf = _set_gbnf(chars)
         if not gbnf:  # nothing the grammar may write (a set of surrogates, say)
             raise self.unsupported(
@@ -395,7 +394,7 @@ class _Parser:
             low = int(self.src[self.pos + 2 : self.pos + 6], 16)
             self.pos += 6
             return 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-        if 0xD800 <= code <= 0xDFFF:
+        if is_surrogate(code):
             raise self.unsupported("a lone surrogate", start)
         return code
 
@@ -474,19 +473,17 @@ class _Parser:
     def class_atom(self, char: str, at: int) -> int | CharSet:
         """A class member: a code point, or the set a class escape names."""
         if char != "\\":
-            if 0xD800 <= ord(char) <= 0xDFFF:
+            if is_surrogate(ord(char)):
                 raise self.unsupported("a lone surrogate", at)
             return ord(char)
         got = self.escape(at, in_class=True)
-        if len(got.ranges) == 1 and got.ranges[0][0] == got.ranges[0][1] and not got.negated:
-            return got.ranges[0][0]
-        return got
+        return got if got.single is None else got.single
 
     # -- quantifiers ------------------------------------------------------------------------
     def _repetition(self, start: int) -> tuple[int, int | None, int] | None:
         """The bounds of the "{...}" at ``start`` and the index after it, or None for a
         literal brace."""
-        m = re.compile(r"\{([0-9]*)(,?)([0-9]*)\}").match(self.src, start)
+        m = REPETITION.match(self.src, start)
         if not m:
             return None
         lo, comma, hi = m.groups()

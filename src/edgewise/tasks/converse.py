@@ -316,11 +316,6 @@ def load_script(path: str | Path) -> Script:
     return parse_script(data, str(path))
 
 
-def _validator(schema: dict[str, Any]) -> Any:
-    """Formats are checked too: the grammar lets through dates such as 2025-02-30."""
-    return validator(schema, formats=True)
-
-
 def _norm(text: str) -> str:
     return " ".join(text.casefold().split()).strip(PUNCT)
 
@@ -428,7 +423,10 @@ class Conversation:
         self._confirm = _folded([*CONFIRM, *self.script.keywords.yes])
         self._negative = _folded([*NEGATION, *self.script.keywords.no])
         self._hesitant = _folded([*HESITATION, *self.script.keywords.unsure])
-        self._validators = {n: _validator(s.json_schema) for n, s in self.script.slots.items()}
+        # formats too: the grammar lets through dates such as 2025-02-30
+        self._validators = {
+            n: validator(s.json_schema, formats=True) for n, s in self.script.slots.items()
+        }
         self._classifiers: dict[str, Classifier] = {}
 
     @property
@@ -513,7 +511,7 @@ class Conversation:
     def _finish(self) -> Turn:
         result = {n: self.values[n] for n in self.script.slots if n in self.values}
         schema = self.script.schema_for()
-        errors = [e.message for e in _validator(schema).iter_errors(result)]
+        errors = [e.message for e in validator(schema, formats=True).iter_errors(result)]
         if errors:  # a value that slipped past the per-slot checks would be a bug here
             raise SchemaValidationError(errors, json.dumps(result, ensure_ascii=False), 1)
         self.state, self.asking, self.result = "done", None, result
@@ -544,8 +542,8 @@ class Conversation:
         free text, and a free-text value that repeats one already taken, or is only a yes/no
         word, is dropped: a small model likes to copy the reply into every text field; for the
         same reason free text for another slot is taken only when the asked one was answered,
-        and no slot takes the whole reply when the reply also held another value. The asked free-text slot gets the whole reply when nothing
-        else was in it (the model's fragment can change the meaning: "er kühlt nicht mehr" ->
+        and no slot takes the whole reply when the reply also held another value. The asked
+        free-text slot gets the whole reply when nothing else was in it (the model's fragment can change the meaning: "er kühlt nicht mehr" ->
         "nicht mehr"). The asked slot's fallbacks apply only to a reply that filled nothing
         else (it answered the question, not another one) and that does not say the user does
         not know.
