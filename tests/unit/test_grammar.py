@@ -5,7 +5,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from edgewise.errors import UnsupportedSchemaError
-from edgewise.structured import compile_schema, pattern_regex, validator
+from edgewise.structured import compile_schema, pattern_matcher, pattern_regex, validator
 
 
 class Address(BaseModel):
@@ -220,10 +220,40 @@ def test_pattern_grammar_allows_exactly_what_the_pattern_matches(pattern, good, 
     assert compiled.validated_keywords == frozenset()  # enforced by the grammar
     grammar = _grammar_regex(compiled.gbnf)
     for text in good + bad:
-        expected = pattern_regex(pattern).search(text) is not None  # the validator's reading
+        expected = pattern_regex(pattern).search(text) is not None
         assert expected == (text in good), (pattern, text)  # the cases themselves are right
+        assert pattern_matcher(pattern).search(text) == expected, (pattern, text)  # validator's
         encoded = json.dumps(text, ensure_ascii=False)
         assert bool(grammar.fullmatch(encoded)) == expected, (pattern, text, compiled.gbnf)
+
+
+@pytest.mark.parametrize(
+    "pattern,text,expected",
+    [
+        ("^[0-9]{3}", "room 305", False),
+        ("[0-9]{3}", "room 305", True),
+        ("[0-9]$", "x5", True),
+        ("[0-9]$", "5x", False),
+        ("a|^b", "cb", False),
+        ("a|^b", "ca", True),
+        ("^b|a$", "bc", True),
+        ("^(x?){2}$", "x", True),
+        ("^(a*)*$", "aaab", False),
+        ("^$", "", True),
+        ("x*", "", True),
+    ],
+)
+def test_pattern_matcher_searches_like_ecma_262(pattern, text, expected):
+    assert pattern_matcher(pattern).search(text) is expected
+    assert (pattern_regex(pattern).search(text) is not None) is expected
+
+
+def test_validation_does_not_backtrack_on_nested_repetitions():
+    # re.search takes minutes to find that this does not match (2^30 ways to split the a's)
+    schema = {"type": "string", "pattern": "^(a+)+$", "format": "uuid"}
+    compile_schema(schema)  # accepted: the pattern beside a format is checked after generation
+    assert not validator(schema).is_valid("a" * 30 + "b")
+    assert validator(schema).is_valid("a" * 30)
 
 
 def test_the_validator_refuses_patterns_it_cannot_read_as_ecma_262():

@@ -1,9 +1,11 @@
-"""A JSON Schema ``pattern``: GBNF for constrained decoding and a Python regex for validation.
+"""A JSON Schema ``pattern``: GBNF for constrained decoding and a matcher for validation.
 
 Both come from one reading of the regular expression, ECMA-262's (the one JSON Schema names),
 so the grammar and the check after generation never disagree. Python's ``re`` reads some
 patterns differently (``$`` before a final newline, ``\\w`` beyond ASCII, ``[\\w-.]`` refused),
-hence ``pattern_regex`` for validators rather than ``re.search(pattern, ...)``.
+and backtracks (minutes for ``^(a+)+$`` to fail on 30 a's and a b), hence ``pattern_matcher``
+(an automaton, linear in the text) for validators rather than ``re.search(pattern, ...)``;
+``pattern_regex`` is the same reading as a Python regex.
 
 Supported:
 
@@ -191,6 +193,152 @@ def _set_regex(chars: CharSet) -> str:
     return f"[{body}]"
 
 
+# -- a Thompson NFA, for matching without backtracking -------------------------------------
+class _Nfa:
+    """States with epsilon moves (``eps``) and moves on a set of code points (``moves``).
+
+    Python's ``re`` backtracks: ``^(a+)+$`` against 30 a's and a b takes minutes to fail.
+    Walking the set of reachable states takes time linear in the text instead.
+    """
+
+    def __init__(self) -> None:
+        self.eps: list[list[int]] = []
+        self.moves: list[list[tuple[Ranges, int]]] = []
+
+    def state(self) -> int:
+        self.eps.append([])
+        self.moves.append([])
+        return len(self.eps) - 1
+
+    def link(self, a: int, b: int) -> None:
+        self.eps[a].append(b)
+
+
+Build = Callable[[_Nfa], tuple[int, int]]  # adds a fragment's states: its start and end
+
+
+def _empty(nfa: _Nfa) -> tuple[int, int]:
+    state = nfa.state()
+    return state, state
+
+
+def _char(ranges: Ranges) -> Build:
+    def build(nfa: _Nfa) -> tuple[int, int]:
+        start, end = nfa.state(), nfa.state()
+        nfa.moves[start].append((ranges, end))
+        return start, end
+
+    return build
+
+
+def _chain(builds: list[Build]) -> Build:
+    def build(nfa: _Nfa) -> tuple[int, int]:
+        start = end = nfa.state()
+        for part in builds:
+            first, last = part(nfa)
+            nfa.link(end, first)
+            end = last
+        return start, end
+
+    return build
+
+
+def _branch(builds: list[Build]) -> Build:
+    def build(nfa: _Nfa) -> tuple[int, int]:
+        start, end = nfa.state(), nfa.state()
+        for part in builds:
+            first, last = part(nfa)
+            nfa.link(start, first)
+            nfa.link(last, end)
+        return start, end
+
+    return build
+
+
+def _repeat(part: Build, lo: int, hi: int | None) -> Build:
+    def build(nfa: _Nfa) -> tuple[int, int]:
+        start = end = nfa.state()
+        for _ in range(lo):
+            first, last = part(nfa)
+            nfa.link(end, first)
+            end = last
+        if hi is None:  # a loop: end -> part -> end
+            first, last = part(nfa)
+            nfa.link(end, first)
+            nfa.link(last, end)
+            return start, end
+        out = nfa.state()
+        for _ in range(hi - lo):
+            nfa.link(end, out)
+            first, last = part(nfa)
+            nfa.link(end, first)
+            end = last
+        nfa.link(end, out)
+        return start, out
+
+    return build
+
+
+def _within(code: int, ranges: Ranges) -> bool:
+    return any(lo <= code <= hi for lo, hi in ranges)
+
+
+class Matcher:
+    """``search(text)``: does the pattern match somewhere in ``text`` (ECMA-262's reading),
+    in time linear in the text. Steps already taken are remembered (a lazy DFA)."""
+
+    MEMO = 4096  # remembered steps
+
+    def __init__(self, alternatives: list[tuple[Build, bool, bool]]) -> None:
+        nfa = _Nfa()
+        self._nfa = nfa
+        self._anchored: list[int] = []  # starts allowed at position 0 only
+        self._floating: list[int] = []  # starts allowed anywhere
+        self._final: set[int] = set()  # ends that accept anywhere
+        self._final_at_end: set[int] = set()  # ends that accept at the end of the text only
+        for part, at_start, at_end in alternatives:
+            first, last = part(nfa)
+            (self._anchored if at_start else self._floating).append(first)
+            (self._final_at_end if at_end else self._final).add(last)
+        self._closures: dict[int, frozenset[int]] = {}
+        self._steps: dict[tuple[frozenset[int], int], frozenset[int]] = {}
+        self._floating_set = self._closure(self._floating)
+
+    def _closure(self, states: Any) -> frozenset[int]:
+        out: set[int] = set()
+        for state in states:
+            got = self._closures.get(state)
+            if got is None:
+                seen = {state}
+                stack = [state]
+                while stack:
+                    for nxt in self._nfa.eps[stack.pop()]:
+                        if nxt not in seen:
+                            seen.add(nxt)
+                            stack.append(nxt)
+                got = self._closures[state] = frozenset(seen)
+            out |= got
+        return frozenset(out)
+
+    def _step(self, states: frozenset[int], code: int) -> frozenset[int]:
+        key = (states, code)
+        got = self._steps.get(key)
+        if got is None:
+            moved = [t for s in states for ranges, t in self._nfa.moves[s] if _within(code, ranges)]
+            got = self._closure(moved) | self._floating_set
+            if len(self._steps) < self.MEMO:
+                self._steps[key] = got
+        return got
+
+    def search(self, text: str) -> bool:
+        states = self._closure(self._anchored) | self._floating_set
+        for code in map(ord, text):
+            if not self._final.isdisjoint(states):
+                return True
+            states = self._step(states, code)
+        return not (self._final.isdisjoint(states) and self._final_at_end.isdisjoint(states))
+
+
 # -- pieces of a pattern -------------------------------------------------------------------
 @dataclass
 class _Piece:
@@ -204,6 +352,7 @@ class _Piece:
     # ``slack`` the bound times that count summed over such repetitions
     optional: int = 0
     slack: int = 0
+    build: Build = _empty  # adds the piece's NFA fragment (for Matcher)
 
     @property
     def empty(self) -> bool:
@@ -219,6 +368,7 @@ def _sequence(pieces: list[_Piece]) -> _Piece:
         max((p.weight for p in pieces), default=1),
         sum(p.optional for p in pieces),
         sum(p.slack for p in pieces),
+        _chain([p.build for p in pieces]),
     )
 
 
@@ -234,7 +384,9 @@ def _either(options: list[_Piece]) -> _Piece:
     body = filled[0] if len(filled) == 1 else " | ".join(f"( {o} )" for o in filled)
     if any(p.empty for p in options):
         body = f"( {body} )?"
-    return _Piece(body, regex, nullable, weight, optional, slack)
+    return _Piece(
+        body, regex, nullable, weight, optional, slack, _branch([p.build for p in options])
+    )
 
 
 def _is_single(expr: str) -> bool:
@@ -256,6 +408,7 @@ class _Parser:
         self.pos = 0
         self.rule = rule
         self.depth = 0
+        self.alternatives: list[tuple[Build, bool, bool]] = []  # body, ^ and $ of each
 
     def invalid(self, what: str, at: int | None = None) -> UnsupportedSchemaError:
         where = self.pos if at is None else at
@@ -299,6 +452,7 @@ class _Parser:
             piece = _sequence(parts)
             piece.regex = ("\\A" if start else "") + f"(?:{body.regex})" + ("\\Z" if end else "")
             alternatives.append(piece)
+            self.alternatives.append((body.build, start, end))
             if not self.peek():
                 break
             self.pos += 1  # "|"
@@ -365,7 +519,7 @@ class _Parser:
         return self.literal(ord(char))
 
     def literal(self, code: int) -> _Piece:
-        return _Piece(_json_text(code), re.escape(chr(code)), False)
+        return _Piece(_json_text(code), re.escape(chr(code)), False, build=_char([(code, code)]))
 
     def chars(self, chars: CharSet) -> _Piece:
         if chars.single is not None:
@@ -377,7 +531,7 @@ class _Parser:
                 "written in ASCII only; surrogates never)",
                 self.pos - 1,
             )
-        return _Piece(gbnf, _set_regex(chars), False)
+        return _Piece(gbnf, _set_regex(chars), False, build=_char(chars.members()))
 
     def code_unit(self, start: int) -> int:
         """A \\uHHHH or \\xHH escape's code point (after the letter); a surrogate pair is one."""
@@ -521,7 +675,7 @@ class _Parser:
         lo, hi = bounds
         regex = f"(?:{piece.regex})" + _py_quantifier(lo, hi)
         if hi == 0 or piece.empty:
-            return _Piece("", regex, True, piece.weight)
+            return _Piece("", regex, True, piece.weight)  # matches the empty string only
         if piece.nullable and lo > 1 and hi is None:
             lo = 0  # the same strings; avoids copies of a part that can be empty
         slack = piece.slack
@@ -546,7 +700,15 @@ class _Parser:
             )
         grouped = piece.gbnf if _is_single(piece.gbnf) else self.rule(piece.gbnf)
         nullable = piece.nullable or lo == 0
-        return _Piece(grouped + _gbnf_quantifier(lo, hi), regex, nullable, weight, optional, slack)
+        return _Piece(
+            grouped + _gbnf_quantifier(lo, hi),
+            regex,
+            nullable,
+            weight,
+            optional,
+            slack,
+            _repeat(piece.build, lo, hi),
+        )
 
 
 def _gbnf_quantifier(lo: int, hi: int | None) -> str:
@@ -584,3 +746,14 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
     if not isinstance(pattern, str):
         raise UnsupportedSchemaError("pattern must be a string")
     return re.compile(_Parser(pattern, lambda body: body, "#").top().regex)
+
+
+@lru_cache(maxsize=256)
+def pattern_matcher(pattern: str) -> Matcher:
+    """A matcher that reads ``pattern`` as ``pattern_regex`` does, without backtracking:
+    ``pattern_matcher(p).search(text)``. Raises UnsupportedSchemaError like ``pattern_gbnf``."""
+    if not isinstance(pattern, str):
+        raise UnsupportedSchemaError("pattern must be a string")
+    parser = _Parser(pattern, lambda body: body, "#")
+    parser.top()
+    return Matcher(parser.alternatives)
