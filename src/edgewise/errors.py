@@ -196,3 +196,15 @@ class InsufficientDiskSpaceError(EdgewiseError):
 
 def _size(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def parse_problem(exc: BaseException) -> str:
+    """One line saying where and what a parse error of a YAML, TOML or JSON file is."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    mark = getattr(exc, "problem_mark", None)  # YAML: where, then what
+    problem = getattr(exc, "problem", None)
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem or 'cannot be read'}"
+    text = str(exc)
+    return text.splitlines()[0] if text else (problem or type(exc).__name__)

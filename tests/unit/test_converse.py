@@ -71,7 +71,7 @@ def test_example_script_loads_and_its_schema_is_valid():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("goal: [unclosed\n", "not valid YAML at line"),
+        ("goal: [unclosed\n", "not valid YAML: line"),
         ("- a list\n", "must be a mapping"),
         ("goal: g\nslots: {}\nconfirmation: ok\n", "slots:"),
         ("goal: g\nconfirmation: ok\nslots:\n  a: {schema: {type: string}}\n", "slots.a.prompt"),

@@ -46,6 +46,7 @@ from edgewise.errors import (
     InputError,
     SchemaValidationError,
     UnsupportedSchemaError,
+    parse_problem,
 )
 from edgewise.structured import compile_schema, validator
 from edgewise.tasks.classify import Classifier
@@ -309,10 +310,7 @@ def load_script(path: str | Path) -> Script:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"{path}: not valid YAML{at}: {problem}") from None
+        raise InputError(f"{path}: not valid YAML: {parse_problem(exc)}") from None
     return parse_script(data, str(path))
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from edgewise.engines.base import Engine
-from edgewise.errors import InputError
+from edgewise.errors import InputError, parse_problem
 from edgewise.tasks.classify import Classification, Classifier, Example, Progress
 
 if sys.version_info >= (3, 11):
@@ -95,13 +95,7 @@ def load_rules(path: str | Path) -> Rules:
         else:
             data = tomllib.loads(raw.decode("utf-8"))
     except Exception as exc:
-        mark = getattr(exc, "problem_mark", None)  # YAML: where, then what
-        if mark is not None:
-            first = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"  # type: ignore[attr-defined]
-        else:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if isinstance(exc, UnicodeDecodeError):
-            first = "not UTF-8 text"
+        first = parse_problem(exc)
         hint = "" if suffix == ".toml" or kind != "TOML" else " (rules are .toml, .yaml or .json)"
         raise InputError(f"{path}: not valid {kind}{hint}: {first}") from None
     if not isinstance(data, dict):
