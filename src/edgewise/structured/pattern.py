@@ -285,57 +285,49 @@ def _within(code: int, ranges: Ranges) -> bool:
 
 class Matcher:
     """``search(text)``: does the pattern match somewhere in ``text`` (ECMA-262's reading),
-    in time linear in the text. Steps already taken are remembered (a lazy DFA)."""
+    in time linear in the text: it walks the set of states the text so far can reach."""
 
-    MEMO = 4096  # remembered steps
+    MEMO = 1024  # steps remembered within one search (a text repeating itself goes faster)
 
     def __init__(self, alternatives: list[tuple[Build, bool, bool]]) -> None:
         nfa = _Nfa()
         self._nfa = nfa
-        self._anchored: list[int] = []  # starts allowed at position 0 only
-        self._floating: list[int] = []  # starts allowed anywhere
+        anchored: list[int] = []  # starts allowed at position 0 only
+        floating: list[int] = []  # starts allowed anywhere
         self._final: set[int] = set()  # ends that accept anywhere
         self._final_at_end: set[int] = set()  # ends that accept at the end of the text only
         for part, at_start, at_end in alternatives:
             first, last = part(nfa)
-            (self._anchored if at_start else self._floating).append(first)
+            (anchored if at_start else floating).append(first)
             (self._final_at_end if at_end else self._final).add(last)
-        self._closures: dict[int, frozenset[int]] = {}
-        self._steps: dict[tuple[frozenset[int], int], frozenset[int]] = {}
-        self._floating_set = self._closure(self._floating)
+        self._floating = self._closure(floating)
+        self._start = self._closure(anchored) | self._floating
 
-    def _closure(self, states: Any) -> frozenset[int]:
-        out: set[int] = set()
-        for state in states:
-            got = self._closures.get(state)
-            if got is None:
-                seen = {state}
-                stack = [state]
-                while stack:
-                    for nxt in self._nfa.eps[stack.pop()]:
-                        if nxt not in seen:
-                            seen.add(nxt)
-                            stack.append(nxt)
-                got = self._closures[state] = frozenset(seen)
-            out |= got
-        return frozenset(out)
-
-    def _step(self, states: frozenset[int], code: int) -> frozenset[int]:
-        key = (states, code)
-        got = self._steps.get(key)
-        if got is None:
-            moved = [t for s in states for ranges, t in self._nfa.moves[s] if _within(code, ranges)]
-            got = self._closure(moved) | self._floating_set
-            if len(self._steps) < self.MEMO:
-                self._steps[key] = got
-        return got
+    def _closure(self, states: list[int]) -> frozenset[int]:
+        seen = set(states)
+        stack = list(seen)
+        while stack:
+            for nxt in self._nfa.eps[stack.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        return frozenset(seen)
 
     def search(self, text: str) -> bool:
-        states = self._closure(self._anchored) | self._floating_set
+        states = self._start
+        memo: dict[tuple[frozenset[int], int], frozenset[int]] = {}
+        moves = self._nfa.moves
         for code in map(ord, text):
             if not self._final.isdisjoint(states):
                 return True
-            states = self._step(states, code)
+            key = (states, code)
+            nxt = memo.get(key)
+            if nxt is None:
+                moved = [t for s in states for ranges, t in moves[s] if _within(code, ranges)]
+                nxt = self._closure(moved) | self._floating
+                if len(memo) < self.MEMO:
+                    memo[key] = nxt
+            states = nxt
         return not (self._final.isdisjoint(states) and self._final_at_end.isdisjoint(states))
 
 
