@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -137,6 +138,44 @@ def test_unwritable_jsonl_output_is_a_one_line_error_and_leaves_nothing(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out.jsonl"]
 
 
+def test_jsonl_output_writes_through_symlinks_and_streams_to_fifos_and_devices(tmp_path):
+    import os
+    import threading
+
+    from edgewise.cli.io import JsonlSink
+    from edgewise.errors import InputError
+
+    target = tmp_path / "target.jsonl"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target.name)
+    with JsonlSink(str(link)) as sink:
+        sink.write({"a": 1})
+    assert link.is_symlink() and target.read_text() == '{"a": 1}\n'
+    assert target.stat().st_mode & 0o777 == 0o600  # the replaced file keeps its permissions
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    with JsonlSink(str(fifo)) as sink:
+        sink.write({"b": 2})
+    reader.join(timeout=30)
+    assert got == ['{"b": 2}\n'] and fifo.is_fifo()
+
+    with JsonlSink(os.devnull) as sink:
+        sink.write({"c": 3})
+    assert Path(os.devnull).is_char_device()
+    if Path("/dev/full").is_char_device():
+        with pytest.raises(InputError, match="cannot write /dev/full: No space left"):
+            with JsonlSink("/dev/full") as sink:
+                sink.write({"d": 4})
+        assert Path("/dev/full").is_char_device()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl", "out.fifo", "target.jsonl"]
+
+
 def test_text_argument_and_replies_must_be_utf8():
     from edgewise.cli.common import check_utf8, read_text_arg
     from edgewise.errors import InputError
@@ -248,3 +287,23 @@ def test_a_binary_file_is_not_summarized(runner, tmp_path):
 def test_a_missing_argument_is_a_usage_error(runner, args, message):
     result = runner.invoke(cli, args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_sigterm_unwinds_and_leaves_no_partial_output(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, sys, time\n"
+        "from edgewise.cli.main import _terminate\n"
+        "from edgewise.cli.io import JsonlSink\n"
+        "signal.signal(signal.SIGTERM, _terminate)\n"
+        "with JsonlSink(sys.argv[1]) as sink:\n"
+        "    sink.write({'a': 1})\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+    )
+    out = tmp_path / "out.jsonl"
+    done = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True)
+    assert done.returncode == 143 and "terminated" in done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -54,8 +55,24 @@ def read_items(
     return items
 
 
+def drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what could not be
+    written does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 class JsonlSink:
-    """JSONL results to stdout, or to a file that appears only when complete (atomic)."""
+    """JSONL results to stdout, or to a file that appears only when complete (atomic).
+
+    A symlink is written through (its target is replaced, the link kept); a FIFO, a device or
+    another file that is not a regular one (``/dev/stdout``, ``/dev/null``) is written to as a
+    stream, never replaced by a regular file.
+    """
 
     def __init__(self, path: str | None) -> None:
         self.path = Path(path) if path else None
@@ -63,21 +80,46 @@ class JsonlSink:
         self._fh: IO[str]
         if self.path is None:
             self._fh = sys.stdout
-        else:  # checked before any work: a bad path fails now, not after the whole run
-            if self.path.is_dir():
-                raise InputError(f"cannot write {self.path}: it is a directory")
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            except OSError as exc:
-                raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            return
+        # checked before any work: a bad path fails now, not after the whole run
+        target = Path(os.path.realpath(self.path))
+        try:
+            st: os.stat_result | None = target.stat()
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise InputError(f"cannot write {self.path}: it is a directory")
+        try:
+            if st is not None and not stat.S_ISREG(st.st_mode):  # a FIFO or a device
+                self._fh = open(target, "w", encoding="utf-8")  # closed in __exit__
+                self.target = target
+                return
+            if target.parent.exists() and not target.parent.is_dir():
+                raise InputError(f"cannot write {self.path}: {target.parent} is not a directory")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        except OSError as exc:
+            raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        if st is not None:  # replacing a file: keep its permissions
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+        else:
             public_mode(fd)
-            self._fh = os.fdopen(fd, "w", encoding="utf-8")
+        self.target = target
+        self._fh = os.fdopen(fd, "w", encoding="utf-8")
 
     def write(self, obj: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        if self.path is None:
-            self._fh.flush()
+        line = json.dumps(obj, ensure_ascii=False) + "\n"
+        try:
+            self._fh.write(line)
+            if self.path is None:
+                self._fh.flush()
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            if self.path is None:
+                drop_stdout()
+            where = "standard output" if self.path is None else str(self.path)
+            raise InputError(f"cannot write {where}: {exc.strerror or exc}") from None
 
     def __enter__(self) -> JsonlSink:
         return self
@@ -85,11 +127,19 @@ class JsonlSink:
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         if self.path is None:
             return
-        self._fh.close()
-        assert self._tmp is not None
+        try:
+            self._fh.close()
+        except OSError as exc:
+            if self._tmp is not None:
+                Path(self._tmp).unlink(missing_ok=True)
+            if exc_type is None:
+                raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            return
+        if self._tmp is None:  # a stream
+            return
         if exc_type is None:
             try:
-                os.replace(self._tmp, self.path)
+                os.replace(self._tmp, self.target)
             except OSError as exc:
                 Path(self._tmp).unlink(missing_ok=True)
                 raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None

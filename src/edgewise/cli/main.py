@@ -1,18 +1,23 @@
 """The ``edgewise`` command: a group of thin shells over the library.
 
 Errors a user can cause (EdgewiseError) become one line on stderr and exit status 1; usage
-errors exit 2 (click). Anything else is a bug and keeps its traceback.
+errors exit 2 (click); output that cannot be written (a full disk) is one line and exit 1.
+Ctrl-C exits 130 and SIGTERM 143, both through the same unwinding, so no partial output file
+is left behind. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
 from typing import Any
 
 import click
 
 from edgewise import __version__
+from edgewise.cli.io import drop_stdout
 from edgewise.errors import EdgewiseError
 
 
@@ -21,7 +26,9 @@ class EdgewiseGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            out = super().invoke(ctx)
+            sys.stdout.flush()  # a full disk shows here, not as a message at interpreter exit
+            return out
         except EdgewiseError as exc:
             if os.environ.get("EDGEWISE_RAISE_ERRORS") == "1":
                 raise
@@ -34,6 +41,21 @@ class EdgewiseGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRORS:
+                raise
+            drop_stdout()
+            click.echo(f"error: cannot write the output: {exc.strerror}", err=True)
+            ctx.exit(1)
+
+
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    """SIGTERM unwinds like Ctrl-C does (temporary files removed), then exits 143."""
+    click.echo("terminated", err=True)
+    raise SystemExit(128 + signum)
 
 
 @click.group(cls=EdgewiseGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,6 +107,7 @@ _register()
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)  # `edgewise serve` installs its own
     cli(prog_name="edgewise")
 
 
