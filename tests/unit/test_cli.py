@@ -307,3 +307,34 @@ def test_sigterm_unwinds_and_leaves_no_partial_output(tmp_path):
     done = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True)
     assert done.returncode == 143 and "terminated" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["classify", "-l", "a,b", "hello"],
+        ["route", "--rules", "RULES", "hello"],
+        ["extract", "--schema", "SCHEMA", "hello"],
+        ["summarize", "TEXT"],
+        ["triage", "INBOX"],
+    ],
+)
+def test_a_bad_output_path_fails_before_the_model_loads(runner, tmp_path, monkeypatch, command):
+    from edgewise.cli import tasks
+
+    def no_model(model):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(tasks, "_engine", no_model)
+    files = {
+        "RULES": ("rules.toml", '[labels.a]\nfolder = "A"\n[labels.b]\nfolder = "B"\n'),
+        "SCHEMA": ("schema.json", json.dumps({"type": "object"})),
+        "TEXT": ("note.txt", "Some text to summarize."),
+        "INBOX": ("inbox.jsonl", json.dumps({"id": "1", "subject": "Hi", "body": "x"}) + "\n"),
+    }
+    for key, (name, content) in files.items():
+        (tmp_path / name).write_text(content)
+        command = [str(tmp_path / name) if c == key else c for c in command]
+    result = runner.invoke(cli, [*command, "--jsonl", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "it is a directory" in result.output and "model was loaded" not in result.output

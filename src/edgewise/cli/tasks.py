@@ -190,28 +190,28 @@ def classify(
         multi_label,
         no_calibration,
     )
-    label_list = kwargs.pop("labels")
-    classifier: Any
-    if profile_name is not None:
-        from edgewise.personal.learn import PersonalClassifier
-        from edgewise.personal.profile import Profile
+    with JsonlSink(jsonl_out) as sink:  # a bad output path fails before the model loads
+        label_list = kwargs.pop("labels")
+        classifier: Any
+        if profile_name is not None:
+            from edgewise.personal.learn import PersonalClassifier
+            from edgewise.personal.profile import Profile
 
-        if examples_file:
-            raise InputError(
-                "--examples and --profile exclude each other: the profile's corrections are the examples"
-            )
-        kwargs.pop("examples", None)
-        profile = Profile.open(profile_name)  # before loading the model: a typo fails fast
-        classifier = PersonalClassifier(_engine(model), label_list, profile, **kwargs)
-    else:
-        classifier = Classifier(_engine(model), label_list, **kwargs)
-    good = [it for it in items if it.error is None]
-    progress = ProgressLine("classify")
-    results = iter(classifier.classify_many([it.text for it in good], progress=progress))
-    progress.close()
-    single = input_path is None and jsonl_out is None
-    failed = 0
-    with JsonlSink(jsonl_out) as sink:
+            if examples_file:
+                raise InputError(
+                    "--examples and --profile exclude each other: the profile's corrections are the examples"
+                )
+            kwargs.pop("examples", None)
+            profile = Profile.open(profile_name)  # before loading the model: a typo fails fast
+            classifier = PersonalClassifier(_engine(model), label_list, profile, **kwargs)
+        else:
+            classifier = Classifier(_engine(model), label_list, **kwargs)
+        good = [it for it in items if it.error is None]
+        progress = ProgressLine("classify")
+        results = iter(classifier.classify_many([it.text for it in good], progress=progress))
+        progress.close()
+        single = input_path is None and jsonl_out is None
+        failed = 0
         for it in items:
             if it.error is not None:  # the same keys as a result, so every line has them
                 row: dict[str, Any] = {"id": it.id, **_failed(Classification, it.error)}
@@ -253,13 +253,13 @@ def route(
 
     rules = load_rules(rules_path)  # validate before loading a model
     items = read_items(text, input_path, field)
-    router = Router(rules, _engine(model))
-    good = [it for it in items if it.error is None]
-    progress = ProgressLine("route")
-    decisions = iter(router.route_many([it.text for it in good], progress=progress))
-    progress.close()
-    failed = 0
-    with JsonlSink(jsonl_out) as sink:
+    with JsonlSink(jsonl_out) as sink:  # a bad output path fails before the model loads
+        router = Router(rules, _engine(model))
+        good = [it for it in items if it.error is None]
+        progress = ProgressLine("route")
+        decisions = iter(router.route_many([it.text for it in good], progress=progress))
+        progress.close()
+        failed = 0
         for it in items:
             if it.error is not None:
                 failed += 1
@@ -396,20 +396,20 @@ def triage(
     first = next(emails, None)  # a missing or empty inbox fails before the model loads
     if first is None:
         raise InputError(f"{inbox}: no messages")
-    classifier = triage_classifier(_engine(model), **kwargs)
 
     def all_emails() -> Any:
         yield first
         yield from emails
 
-    header = f"{'id':<28} {'from':<26} {'subject':<34} {'label':<13} {'conf':>5} {'ms':>7}"
-    click.echo(header)
-    click.echo("-" * len(header))
     failed = total = 0
     counts: dict[str, int] = {}
     progress = ProgressLine("triage")
     expected = count_inbox(inbox)
-    with JsonlSink(jsonl_out) if jsonl_out else _NullSink() as sink:
+    with JsonlSink(jsonl_out) if jsonl_out else _NullSink() as sink:  # fails before the model
+        classifier = triage_classifier(_engine(model), **kwargs)
+        header = f"{'id':<28} {'from':<26} {'subject':<34} {'label':<13} {'conf':>5} {'ms':>7}"
+        click.echo(header)
+        click.echo("-" * len(header))
         mails = triage_emails(
             all_emails(), classifier, abstain_label=abstain, progress=progress, total=expected
         )
@@ -513,14 +513,14 @@ def extract(
 
     kwargs = extract_kwargs(schema_file, instructions, max_retries, max_input_tokens)
     items = read_items(text, input_path, field)
-    extractor = Extractor(_engine(model), kwargs.pop("schema"), **kwargs)
-    good = [it for it in items if it.error is None]
-    progress = ProgressLine("extract")
-    results = iter(extractor.extract_many([it.text for it in good], progress=progress))
-    progress.close()
-    single = input_path is None and jsonl_out is None
-    failed = 0
-    with JsonlSink(jsonl_out) as sink:
+    with JsonlSink(jsonl_out) as sink:  # a bad output path fails before the model loads
+        extractor = Extractor(_engine(model), kwargs.pop("schema"), **kwargs)
+        good = [it for it in items if it.error is None]
+        progress = ProgressLine("extract")
+        results = iter(extractor.extract_many([it.text for it in good], progress=progress))
+        progress.close()
+        single = input_path is None and jsonl_out is None
+        failed = 0
         for it in items:
             if it.error is not None:
                 failed += 1
@@ -590,10 +590,10 @@ def summarize(
         input_path = file
         file = None
     items = read_items(file, input_path, field, arg="FILE")
-    summarizer = Summarizer(_engine(model), **summarize_kwargs(kind, length, language, context))
     single = len(items) == 1 and jsonl_out is None and not (input_path or "").endswith(".jsonl")
     failed = 0
-    with JsonlSink(jsonl_out) as sink:
+    with JsonlSink(jsonl_out) as sink:  # a bad output path fails before the model loads
+        summarizer = Summarizer(_engine(model), **summarize_kwargs(kind, length, language, context))
         for it in items:
             if it.error is None:
                 progress = ProgressLine(f"summarize {it.id}", min_items=2)
