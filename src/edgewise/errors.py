@@ -208,3 +208,19 @@ def parse_problem(exc: BaseException) -> str:
         return f"line {mark.line + 1}, column {mark.column + 1}: {problem or 'cannot be read'}"
     text = str(exc)
     return text.splitlines()[0] if text else (problem or type(exc).__name__)
+
+
+def check_unicode(text: str, what: str = "the text", *, position: bool = True) -> str:
+    """``text`` if it can be written as UTF-8. Python keeps undecodable bytes (of arguments,
+    stdin, file names) as lone surrogates, and JSON's "\\ud800" escape makes one; either would
+    fail later, in the tokenizer or on output, with a traceback."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        at = f" at character {exc.start + 1}" if position else ""
+        raise InputError(
+            f"{what} is not valid Unicode: U+{code:04X}{at} "
+            "(a lone surrogate, or a byte that is not UTF-8)"
+        ) from None
+    return text

@@ -89,6 +89,18 @@ def test_bad_items_are_reported_and_the_rest_go_on():
         clf.classify("")
 
 
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_texts_that_are_not_strings_or_not_unicode_are_item_errors(multi_label):
+    clf = Classifier(FakeEngine(), ["a", "b"], multi_label=multi_label)
+    out = clf.classify_many(["one two", "bad \ud800 text", 5, ["x"]])
+    assert out[0].error is None and out[0].label in ("a", "b")
+    assert "not valid Unicode: U+D800" in out[1].error
+    assert out[2].error == "a text must be a string, not int"
+    assert out[3].error == "a text must be a string, not list"
+    with pytest.raises(InputError, match="must be a string, not list"):
+        clf.classify(["a", "b"])  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("labels", "kwargs", "match"),
     [
@@ -99,6 +111,12 @@ def test_bad_items_are_reported_and_the_rest_go_on():
         (["a", "b"], {"examples": [{"text": "t", "label": "c"}]}, "not one of"),
         (["a", "b"], {"examples": [{"label": "a"}]}, "'text' and 'label'"),
         (["a", "b"], {"threshold": 1.5}, "between 0 and 1"),
+        (["a", "b"], {"threshold": "high"}, "between 0 and 1"),
+        (["a", "b"], {"descriptions": ["a"]}, "map each label"),
+        (["a", "b"], {"descriptions": {"a": 5}}, "must be a string"),
+        (["a", "b"], {"examples": [{"text": 5, "label": "a"}]}, "as strings"),
+        (["a", "b"], {"multi_label": True, "examples": [("t", "a")]}, "not used for multi-label"),
+        (["a\udcff", "b"], {}, "not valid Unicode"),
     ],
 )
 def test_invalid_setup_is_a_clear_error(labels, kwargs, match):

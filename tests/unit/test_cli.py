@@ -338,3 +338,55 @@ def test_a_bad_output_path_fails_before_the_model_loads(runner, tmp_path, monkey
     result = runner.invoke(cli, [*command, "--jsonl", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "it is a directory" in result.output and "model was loaded" not in result.output
+
+
+def test_arguments_that_are_not_utf8_are_one_line_errors(tmp_path, capsys):
+    from edgewise.cli.main import _check_arguments
+
+    named = tmp_path / b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+    named.write_text("x")
+    _check_arguments(["classify", str(named)])  # an existing file's name may be any bytes
+    with pytest.raises(SystemExit) as exit_:
+        _check_arguments(["classify", "-l", b"a\xff,b".decode("utf-8", "surrogateescape")])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == "error: the argument 'a\\xff,b' is not UTF-8 text\n"
+
+
+def test_jsonl_records_that_are_not_unicode_are_reported_and_the_rest_go_on(
+    runner, tmp_path, monkeypatch
+):
+    from edgewise.cli import tasks
+
+    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    items = tmp_path / "in.jsonl"
+    items.write_text('{"text": "ok"}\n{"text": "bad \\ud800"}\n{"id": "x\\udc00", "text": "t"}\n')
+    result = runner.invoke(cli, ["classify", "-l", "a,b", "--input", str(items)])
+    assert result.exit_code == 3, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["1", "2", "line-3"]
+    assert rows[0]["error"] is None
+    assert rows[1]["error"] == "line 2: not valid Unicode (a lone surrogate, U+D800)"
+
+
+def test_option_files_read_a_bom_and_name_the_line_of_a_bad_example(runner, tmp_path, monkeypatch):
+    from edgewise.cli import tasks
+
+    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    desc = tmp_path / "desc.json"
+    desc.write_bytes(b"\xef\xbb\xbf" + json.dumps({"a": "first", "b": "second"}).encode())
+    shots = tmp_path / "shots.jsonl"
+    shots.write_bytes(b'\xef\xbb\xbf{"text": "x y", "label": "a"}\n')
+    rules = tmp_path / "rules.toml"
+    rules.write_bytes(b'\xef\xbb\xbf[labels.a]\nfolder = "A"\n[labels.b]\nfolder = "B"\n')
+    ok = ["classify", "-l", "a,b", "--descriptions", str(desc), "--examples", str(shots), "hi"]
+    assert runner.invoke(cli, ok).exit_code == 0
+    assert runner.invoke(cli, ["route", "--rules", str(rules), "hi"]).exit_code == 0
+    shots.write_text('{"text": "x", "label": "a"}\n{"text": "y", "label": "eggs"}\n')
+    bad = runner.invoke(cli, ["classify", "-l", "a,b", "--examples", str(shots), "hi"])
+    assert bad.exit_code == 1
+    assert f"{shots} line 2: label 'eggs' is not one of --labels" in bad.output
+    shots.write_text('{"text": "x", "label": "a"}\n')
+    multi = runner.invoke(
+        cli, ["classify", "-l", "a,b", "--multi-label", "--examples", str(shots), "hi"]
+    )
+    assert multi.exit_code == 1 and "not used for multi-label" in multi.output

@@ -117,6 +117,18 @@ def iter_jsonl(path: str | Path, text_field: str = "text") -> Iterator[Record]:
                 yield Record(f"line-{n}", "", f"line {n}: invalid JSON ({exc})")
                 continue
             rid = str(obj.get("id", n))
+            try:  # a "\ud800" escape is valid JSON but no text: it would fail on output
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                code = ord(exc.object[exc.start])
+                try:
+                    rid.encode("utf-8")
+                except UnicodeEncodeError:
+                    rid = f"line-{n}"
+                yield Record(
+                    rid, "", f"line {n}: not valid Unicode (a lone surrogate, U+{code:04X})"
+                )
+                continue
             value = obj.get(text_field)
             if not isinstance(value, str):
                 yield Record(rid, "", f"line {n}: no string field {text_field!r}", source=obj)

@@ -92,7 +92,7 @@ def read_file_text(path: str) -> str:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     _not_binary(data, path)
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark is not text
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 

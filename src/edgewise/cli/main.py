@@ -106,7 +106,22 @@ def _register() -> None:
 _register()
 
 
+def _check_arguments(args: list[str]) -> None:
+    """Every argument that is not an existing file's name must be UTF-8: Python keeps other
+    bytes as lone surrogates, which fail later in the tokenizer or on output."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            if os.path.lexists(arg):  # a file name in another encoding
+                continue
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            click.echo(f"error: the argument '{shown}' is not UTF-8 text", err=True)
+            sys.exit(1)
+
+
 def main() -> None:
+    _check_arguments(sys.argv[1:])
     signal.signal(signal.SIGTERM, _terminate)  # `edgewise serve` installs its own
     cli(prog_name="edgewise")
 

@@ -11,7 +11,7 @@ import click
 
 from edgewise.cli.common import model_option, read_file_text
 from edgewise.cli.io import JsonlSink, ProgressLine, read_items
-from edgewise.errors import EdgewiseError, InputError, PartialFailure
+from edgewise.errors import EdgewiseError, InputError, PartialFailure, check_unicode
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -32,22 +32,29 @@ def _descriptions(path: str | None) -> dict[str, str] | None:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise InputError(f"{path}: expected a JSON object mapping each label to a description")
+    check_unicode(json.dumps(data, ensure_ascii=False), str(path), position=False)
     return data
 
 
-def _examples(path: str | None) -> list[dict[str, Any]] | None:
+def _examples(path: str | None, labels: list[str] | None = None) -> list[dict[str, Any]] | None:
     if path is None:
         return None
     out = []
     for n, line in enumerate(read_file_text(path).splitlines(), 1):
         if not line.strip():
             continue
+        where = f"{path} line {n}"
         try:
             obj = json.loads(line)
         except ValueError as exc:
-            raise InputError(f"{path} line {n}: invalid JSON ({exc})") from None
+            raise InputError(f"{where}: invalid JSON ({exc})") from None
         if not isinstance(obj, dict) or not {"text", "label"} <= obj.keys():
-            raise InputError(f"{path} line {n}: an example needs 'text' and 'label'")
+            raise InputError(f"{where}: an example needs 'text' and 'label'")
+        if not isinstance(obj["text"], str) or not isinstance(obj["label"], str):
+            raise InputError(f"{where}: an example's 'text' and 'label' must be strings")
+        if labels is not None and obj["label"] not in labels:
+            raise InputError(f"{where}: label {obj['label']!r} is not one of --labels {labels}")
+        check_unicode(obj["text"], where)
         out.append(obj)
     return out
 
@@ -140,10 +147,11 @@ def classify_kwargs(
     no_calibration: bool,
 ) -> dict[str, Any]:
     """Classifier keyword arguments from the classify options (files read and checked)."""
+    label_list = [p.strip() for p in labels.split(",")]
     return {
-        "labels": [p.strip() for p in labels.split(",")],
+        "labels": label_list,
         "descriptions": _descriptions(descriptions_file),
-        "examples": _examples(examples_file),
+        "examples": _examples(examples_file, label_list),
         "multi_label": multi_label,
         "threshold": threshold,
         "max_input_tokens": max_input_tokens,
@@ -483,6 +491,7 @@ def extract_kwargs(
         schema = json.loads(read_file_text(schema_file))
     except ValueError as exc:
         raise InputError(f"{schema_file}: not valid JSON ({exc})") from None
+    check_unicode(json.dumps(schema, ensure_ascii=False), schema_file, position=False)
     compile_schema(schema)
     return {
         "schema": schema,

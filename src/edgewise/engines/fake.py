@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from edgewise import chat_template
 from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt, collect
-from edgewise.errors import ContextLengthExceededError, EdgewiseError
+from edgewise.errors import ContextLengthExceededError, EdgewiseError, check_unicode
 from edgewise.structured import compile_schema
 from edgewise.types import (
     Chunk,
@@ -72,7 +72,7 @@ class FakeEngine:
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
         """One token per whitespace-separated word."""
         out = []
-        for word in text.split():
+        for word in check_unicode(text).split():
             tok = int(hashlib.md5(word.encode()).hexdigest()[:6], 16)
             self._words[tok] = word
             out.append(tok)

@@ -49,6 +49,7 @@ from edgewise.errors import (
     InvalidOptionsError,
     ModelLoadError,
     UnsupportedSchemaError,
+    check_unicode,
 )
 from edgewise.gguf import GGUFInfo, read_gguf
 from edgewise.structured import compile_schema
@@ -553,7 +554,7 @@ class LlamaCppEngine:
         return buf.raw[:n]
 
     def _tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
-        data = text.encode("utf-8")
+        data = check_unicode(text).encode("utf-8")
         size = len(data) + 8
         arr = (self._lib.llama_token * size)()
         n = self._lib.llama_tokenize(self._vocab, data, len(data), arr, size, add_bos, special)

@@ -44,6 +44,7 @@ from edgewise.errors import (
     MissingExtraError,
     ModelLoadError,
     UnsupportedSchemaError,
+    check_unicode,
 )
 from edgewise.structured import compile_schema
 from edgewise.types import (
@@ -297,7 +298,7 @@ class OnnxEngine:
         if not text:
             return []
         self._need_open()
-        return [int(t) for t in self._tok.encode(text)]
+        return [int(t) for t in self._tok.encode(check_unicode(text))]
 
     def _encode_plain(self, text: str) -> list[int]:
         """Tokens of ``text`` with special-token strings kept as plain text (see

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from edgewise.engines.base import Engine
-from edgewise.errors import ContextLengthExceededError, InputError
+from edgewise.errors import ContextLengthExceededError, InputError, check_unicode
 from edgewise.types import Message
 
 SENTINEL = "\u2063EDGEWISE_ITEM\u2063"
@@ -94,6 +94,28 @@ def _clean(text: str) -> str:
     return "\n".join(out).strip()
 
 
+def _unicode(text: object) -> bool:
+    """A string that can be tokenized (no lone surrogate)."""
+    try:
+        return isinstance(text, str) and bool(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+
+
+def _checked(raw: object) -> tuple[str, str | None]:
+    """An item's cleaned text, and why it cannot be classified (None when it can)."""
+    if not isinstance(raw, str):
+        return "", f"a text must be a string, not {type(raw).__name__}"
+    text = _clean(raw)
+    if not text:
+        return text, "empty text"
+    try:
+        check_unicode(text)
+    except InputError as exc:
+        return text, str(exc)
+    return text, None
+
+
 def _chunks(pending: list[tuple[int, list[int]]]) -> Iterator[list[tuple[int, list[int]]]]:
     """Consecutive runs of items holding about CHUNK_TOKENS tokens (at most CHUNK_ITEMS)."""
     chunk: list[tuple[int, list[int]]] = []
@@ -138,13 +160,21 @@ class Classifier:
     ) -> None:
         self.engine = engine
         self.labels = self._check_labels(labels, multi_label)
+        if descriptions is not None and not isinstance(descriptions, Mapping):
+            raise InputError("descriptions must map each label to its description")
         self.descriptions = dict(descriptions or {})
-        for name in self.descriptions:
+        for name, desc in self.descriptions.items():
             if name not in self.labels:
                 raise InputError(f"description given for {name!r}, which is not a label")
+            if not isinstance(desc, str):
+                raise InputError(f"the description of {name!r} must be a string")
         self.examples = [self._example(e) for e in (examples or [])]
+        if multi_label and self.examples:  # its yes/no questions have no place for them
+            raise InputError("few-shot examples are not used for multi-label classification")
         self.multi_label = multi_label
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
+        if threshold is not None and (
+            not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0
+        ):
             raise InputError(f"threshold must be between 0 and 1, not {threshold}")
         self.threshold = threshold
         if max_input_tokens is not None and max_input_tokens < 1:
@@ -204,7 +234,9 @@ class Classifier:
             else:
                 example = Example.model_validate(ex)
         except Exception:
-            raise InputError(f"an example must have 'text' and 'label': {ex!r}") from None
+            raise InputError(
+                f"an example must have 'text' and 'label' as strings: {ex!r}"
+            ) from None
         if example.label not in self.labels:
             raise InputError(f"example label {example.label!r} is not one of {self.labels}")
         return example
@@ -284,7 +316,7 @@ class Classifier:
         vocabulary but no label, which measures the bias better than "N/A" does. With too
         little text to draw from, the content-free inputs are used.
         """
-        corpus = [ex.text for ex in self.examples] + [t for t in texts[:200] if isinstance(t, str)]
+        corpus = [ex.text for ex in self.examples] + [t for t in texts[:200] if _unicode(t)]
         words = " ".join(corpus).split()
         if len(words) < DOMAIN_MIN_WORDS:
             return list(CONTENT_FREE)
@@ -333,9 +365,9 @@ class Classifier:
         results = [Classification(label=None) for _ in texts]
         pending: list[tuple[int, list[int]]] = []
         for i, raw in enumerate(texts):
-            text = _clean(raw) if isinstance(raw, str) else ""
-            if not text:
-                results[i].error = "empty text"
+            text, problem = _checked(raw)
+            if problem is not None:
+                results[i].error = problem
                 continue
             try:
                 toks, n, cut = self._item_tokens(text, room)
@@ -404,10 +436,8 @@ class Classifier:
         results = []
         for n, raw in enumerate(texts, 1):
             result = Classification(label=None)
-            text = _clean(raw) if isinstance(raw, str) else ""
-            if not text:
-                result.error = "empty text"
-            else:
+            text, result.error = _checked(raw)
+            if result.error is None:
                 room = self.engine.n_ctx - 200 - len(self.labels) * 40
                 toks, result.input_tokens, result.truncated = self._item_tokens(text, room)
                 t0 = time.perf_counter()

@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from edgewise.engines.base import Engine
-from edgewise.errors import InputError, parse_problem
+from edgewise.errors import InputError, check_unicode, parse_problem
 from edgewise.tasks.classify import Classification, Classifier, Example, Progress
 
 if sys.version_info >= (3, 11):
@@ -89,17 +89,18 @@ def load_rules(path: str | Path) -> Rules:
         if kind == "YAML":
             import yaml
 
-            data: Any = yaml.safe_load(raw.decode("utf-8"))
+            data: Any = yaml.safe_load(raw.decode("utf-8-sig"))
         elif kind == "JSON":
             data = json.loads(raw)
         else:
-            data = tomllib.loads(raw.decode("utf-8"))
+            data = tomllib.loads(raw.decode("utf-8-sig"))
     except Exception as exc:
         first = parse_problem(exc)
         hint = "" if suffix == ".toml" or kind != "TOML" else " (rules are .toml, .yaml or .json)"
         raise InputError(f"{path}: not valid {kind}{hint}: {first}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: the rules must be a table/mapping at the top level")
+    check_unicode(json.dumps(data, ensure_ascii=False, default=str), str(path), position=False)
     try:
         rules = Rules.model_validate(data)
     except ValidationError as exc:
