@@ -45,6 +45,28 @@ class Order(BaseModel):
     quantity: int = Field(ge=1, le=1000)
 
 
+def test_greedy_output_does_not_depend_on_what_is_cached():
+    from edgewise.engines.llamacpp import LlamaCppEngine
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "age": {"type": ["integer", "null"], "minimum": 0},
+        },
+        "required": ["name", "age"],
+    }
+    fresh = LlamaCppEngine.from_name("smollm2-135m")  # nothing of this prompt cached yet
+    try:
+        cold = Extractor(fresh, schema).extract("Bob, 71, lives in Berlin")
+        cached_before = fresh.stats["cached_tokens"]
+        warm = Extractor(fresh, schema).extract("Bob, 71, lives in Berlin")
+        assert fresh.stats["cached_tokens"] > cached_before  # the prompt came from the cache
+    finally:
+        fresh.close()
+    assert cold == warm  # was {"name": "Bob", "age": 20} cold, 71 warm
+
+
 def test_extract_to_a_pydantic_class(engine):
     order = Extractor(engine, Order).extract("Please send me 3 boxes of green tea.")
     assert isinstance(order, Order) and 1 <= order.quantity <= 1000
