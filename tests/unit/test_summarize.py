@@ -17,13 +17,26 @@ def test_fit_budget_cuts_whole_sentences_and_words():
     assert fit_budget("a b c d e", "words", 3) == "a b c"
     # stopped by the token limit: the last word, and an unfinished last sentence, are dropped
     assert fit_budget("la biblioteca pública en el", "words", 10, cut=True) == (
-        "la biblioteca pública en"
+        "la biblioteca pública"  # nor a dangling "en"
     )
     cut = "Salas nuevas. Abiertas hasta las diez de la noche, hast"
     assert fit_budget(cut, "sentences", 2, cut=True) == "Salas nuevas."
     assert fit_budget("Abiertas hasta las diez de la noche, hast", "sentences", 1, cut=True) == (
         "Abiertas hasta las diez de la noche,"
     )
+
+
+def test_a_headline_over_its_budget_ends_at_a_clause_or_without_dangling_words():
+    long = "Council approves bike lane plan, expected to boost cycling across the whole city"
+    assert fit_budget(long, "words", 10) == "Council approves bike lane plan"
+    two = "Bike lanes grow by 40 km. Shop owners fear for parking"
+    assert fit_budget(two, "words", 8) == "Bike lanes grow by 40 km"
+    plain = "City council votes to expand the bicycle lane network by 40 kilometres"
+    assert fit_budget(plain, "words", 10) == "City council votes to expand the bicycle lane network"
+    assert fit_budget("Der Stadtrat stimmt für mehr Radwege in der Stadt", "words", 8) == (
+        "Der Stadtrat stimmt für mehr Radwege"
+    )
+    assert fit_budget("A headline within budget of", "words", 10) == "A headline within budget of"
 
 
 def test_a_summary_cut_by_the_token_limit_drops_its_unfinished_sentence():

@@ -68,17 +68,41 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
 
 
+# words a cut headline does not end on: "... expansion of the bicycle lane network by"
+_DANGLING = frozenset(
+    """a an the of to in on at for by with from and or but as into about over than that which
+    who its their his her our is are was were be de del la el los las un una y o en con por para
+    al que du des le les une et ou au aux pour par sur avec der die das den dem des ein eine
+    einen und oder im am an auf für mit von zu zum zur bei nach über di della il lo gli e da su
+    do da dos das os um uma no na""".split()
+)
+
+
+def _headline_end(words: list[str]) -> list[str]:
+    """A headline cut to its word budget, ended where a reader can stop: after its last
+    clause or sentence in the budget, else without dangling function words."""
+    for i in range(len(words) - 1, 2, -1):  # at least three words kept
+        if re.search(r"[.!?;:,]$", words[i - 1]) or words[i] in ("-", "\u2013", "\u2014", "|"):
+            return [*words[: i - 1], words[i - 1].rstrip(".;:,")]
+    while len(words) > 3 and words[-1].casefold().strip(",;:") in _DANGLING:
+        words = words[:-1]
+    return words
+
+
 def fit_budget(text: str, unit: str, n: int, *, cut: bool = False) -> str:
     """Cut ``text`` to at most ``n`` sentences or words (whole units only). ``cut``: the
     generation stopped at its token limit, so its last word, or its last sentence when it
-    does not end one and a whole one comes before, is unfinished and dropped."""
+    does not end one and a whole one comes before, is unfinished and dropped. A headline cut
+    short ends at its last clause in the budget, or without a dangling "of the"."""
     text = " ".join(text.split())
     words = text.split(" ")
+    over = cut or len(words) > n
     if cut and len(words) > 1:
         words = words[:-1]  # "... abiertos hast"
         text = " ".join(words)
     if unit == "words":
-        return " ".join(words[:n]).strip(" ,;:-")
+        kept = _headline_end(words[:n]) if over else words
+        return " ".join(kept).strip(" ,;:-")
     sentences = split_sentences(text)
     if cut and len(sentences) > 1 and not re.search(_END + "$", text):
         sentences = sentences[:-1]
