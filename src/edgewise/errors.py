@@ -75,7 +75,7 @@ class ContextLengthExceededError(EdgewiseError):
         self.n_ctx = n_ctx
         super().__init__(
             f"prompt is {tokens} tokens but the context window holds {n_ctx}; "
-            "shorten the input or load the model with a larger n_ctx"
+            "shorten the input or use a larger context (n_ctx, or EDGEWISE_N_CTX)"
         )
 
 

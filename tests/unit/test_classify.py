@@ -124,6 +124,12 @@ def test_invalid_setup_is_a_clear_error(labels, kwargs, match):
         Classifier(FakeEngine(), labels, **kwargs)
 
 
+def test_examples_that_leave_no_room_for_the_text_are_a_clear_error():
+    shots = [(f"example {i} " + "word " * 40, "a") for i in range(20)]
+    with pytest.raises(InputError, match="fewer or shorter examples"):
+        Classifier(FakeEngine(n_ctx=512), ["a", "b"], examples=shots)
+
+
 def test_classify_many_rejects_a_bare_string():
     with pytest.raises(InputError, match="list of texts"):
         Classifier(FakeEngine(), ["a", "b"]).classify_many("abc")

@@ -390,3 +390,21 @@ def test_option_files_read_a_bom_and_name_the_line_of_a_bad_example(runner, tmp_
         cli, ["classify", "-l", "a,b", "--multi-label", "--examples", str(shots), "hi"]
     )
     assert multi.exit_code == 1 and "not used for multi-label" in multi.output
+
+
+def test_route_and_triage_usage_and_empty_text(runner, tmp_path, monkeypatch):
+    from edgewise.cli import tasks
+
+    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[labels.a]\nfolder = "A"\n[labels.b]\nfolder = "B"\n')
+    both = runner.invoke(cli, ["triage", "--labels", "a,b", "--rules", str(rules), "x.mbox"])
+    assert both.exit_code == 2 and "not both" in both.output
+    empty = runner.invoke(cli, ["route", "--rules", str(rules), " "])
+    assert empty.exit_code == 1 and "error: empty text" in empty.output
+    items = tmp_path / "in.jsonl"
+    items.write_text('{"text": "  "}\n{"text": "fine"}\n')
+    rows = runner.invoke(cli, ["route", "--rules", str(rules), "--input", str(items)])
+    assert rows.exit_code == 3
+    bad = json.loads(rows.stdout.splitlines()[0])
+    assert bad["error"] == "empty text" and bad["action"] is None and bad["route"] is None

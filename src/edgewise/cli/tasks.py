@@ -276,9 +276,11 @@ def route(
             d = next(decisions)
             c = d.classification
             failed += c.error is not None
+            if c.error is not None and input_path is None:  # one TEXT: as classify does
+                raise InputError(c.error)
             row: list[Any] = [
                 d.route if c.error is None else None,
-                d.action.model_dump(exclude_none=True),
+                d.action.model_dump(exclude_none=True) if c.error is None else None,
                 *(c.label, c.confidence, c.abstained, c.ms, c.error),
             ]  # in the order of ROUTE_KEYS, which the failed records have too
             sink.write({"id": it.id, **dict(zip(ROUTE_KEYS, row, strict=True))})
@@ -336,7 +338,8 @@ triage_options = [
         "--threshold",
         type=click.FloatRange(0, 1),
         default=None,
-        help="Below this confidence a message goes to needs_human.",
+        help="Below this confidence a message is abstained on: it goes to needs_human "
+        "(with --labels or --rules: to the rules' abstain route, shown as 'abstain').",
     ),
     click.option(
         "--max-input-tokens",
@@ -354,8 +357,8 @@ def triage_kwargs(
     """triage_classifier keyword arguments and the abstain label, from the triage options."""
     from edgewise.tasks.triage import ABSTAIN_LABEL
 
-    if labels and rules_path:
-        raise InputError("give --labels or --rules, not both")
+    if labels and rules_path:  # a usage error: exit status 2
+        raise click.UsageError("give --labels or --rules, not both")
     kwargs: dict[str, Any] = {"threshold": threshold, "max_input_tokens": max_input_tokens}
     abstain: str | None = ABSTAIN_LABEL
     if rules_path:

@@ -201,6 +201,13 @@ class Classifier:
             ]
             self._prefix, self._suffix = self._split(self._single_messages())
         self._reserve = max(len(c) for c in self._conts) + 8
+        fixed = len(self._prefix) + len(self._suffix) + self._reserve
+        if fixed + 16 > engine.n_ctx:  # no room left for the items' text
+            raise InputError(
+                f"the instructions, labels and examples take {fixed} tokens of the "
+                f"{engine.n_ctx}-token context: give fewer or shorter examples or descriptions, "
+                "or a larger context (n_ctx, or EDGEWISE_N_CTX)"
+            )
 
     @property
     def prefix_tokens(self) -> int:
