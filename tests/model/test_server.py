@@ -634,7 +634,7 @@ def test_edgewise_serve_command_serves_a_model_given_by_path(tmp_path):
     finally:
         proc.terminate()
         out = proc.communicate(timeout=30)[0].decode()
-    assert proc.returncode in (0, -15), out
+    assert proc.returncode in (0, 143), out  # uvicorn shuts down, then exits as SIGTERM asks
     assert "Traceback" not in out
 
 

@@ -122,7 +122,7 @@ def _check_arguments(args: list[str]) -> None:
 
 def main() -> None:
     _check_arguments(sys.argv[1:])
-    signal.signal(signal.SIGTERM, _terminate)  # `edgewise serve` installs its own
+    signal.signal(signal.SIGTERM, _terminate)  # uvicorn (`serve`) shuts down first, then calls it
     cli(prog_name="edgewise")
 
 
