@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -129,3 +130,13 @@ def test_parquet_needs_ray(tmp_path):
     src.write_text('{"text": "hello"}\n')
     result = _invoke(str(src), "-o", str(tmp_path / "o"), "-l", "a,b", "--format", "parquet")
     assert result.exit_code == 2 and "--ray" in result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_pipe_is_refused_before_it_is_read(tmp_path):
+    # the prepass would drain it and the second pass find nothing; opening it would block
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+    result = _invoke(str(fifo), "-o", str(tmp_path / "out.jsonl"), "-l", "a,b")
+    assert result.exit_code == 1 and "not a regular file (a pipe?)" in result.output
+    assert result.output.count("\n") == 1

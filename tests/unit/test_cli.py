@@ -1,4 +1,6 @@
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -204,6 +206,35 @@ def test_triage_with_rules_shows_the_abstain_route(runner, tmp_path, monkeypatch
     assert json.loads(out.read_text())["abstained"] is True
     result = runner.invoke(cli, [*args, "--threshold", "0.0"])
     assert "abstain" not in result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_triage_reads_an_inbox_from_a_pipe(runner, tmp_path, monkeypatch):
+    # `edgewise triage <(cat inbox.jsonl)`: one pass over the pipe; a bad first line is its
+    # own error row and a record with a lone surrogate escape is one too, not a traceback
+    from edgewise.cli import tasks
+
+    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    good = [json.dumps({"id": f"m{i}", "subject": f"S{i}", "body": "b"}) for i in range(3)]
+    surrogate = json.dumps({"id": "s", "subject": "bad \ud800"})
+    fifo = tmp_path / "in.jsonl"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "w") as fh:
+            fh.write("\ufeff" + "\n".join(["garbage", *good, surrogate]) + "\n")
+
+    threading.Thread(target=write, daemon=True).start()
+    result = runner.invoke(cli, ["triage", str(fifo)])
+    assert result.exit_code == 3, result.output
+    assert "5 messages (ERROR: 2" in result.output and "line 1: invalid JSON" in result.output
+    assert "line 5: not valid Unicode" in result.output and "Traceback" not in result.output
+    blank = tmp_path / "blank.mbox"
+    blank.write_text("\n\n")
+    result = runner.invoke(cli, ["triage", str(blank)])
+    assert result.exit_code == 1 and result.output == f"error: {blank}: no messages " + (
+        "(the file is empty or blank)\n"
+    )
 
 
 def test_progress_line_unknown_total_and_clear(capsys):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -221,3 +223,148 @@ def test_a_rules_file_that_does_not_parse_names_its_format(tmp_path, name, text,
     with pytest.raises(InputError) as info:
         load_rules(path)
     assert str(info.value).startswith(f"{path}: {expected}") and "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------ inbox format and pipes
+GOOD = b"".join(
+    json.dumps({"id": f"m{i}", "subject": f"Subject {i}", "from": "a@x", "body": "hi"}).encode()
+    + b"\n"
+    for i in range(3)
+)
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "ids"),
+    [
+        # a bad first line is its own error row: the extension says JSONL, not one message
+        ("in.jsonl", b"garbage line\n" + GOOD, ["line-1", "m0", "m1", "m2"]),
+        ("in.jsonl", b"From a@x Mon Jan  1 00:00:00 2024\n" + GOOD, ["line-1", "m0", "m1", "m2"]),
+        ("in.jsonl", b"\n\n \r\n\t\n\n\n" + GOOD, ["m0", "m1", "m2"]),
+        ("in.jsonl", BOM + GOOD, ["m0", "m1", "m2"]),
+        ("in.jsonl", BOM + b"\n\n" + GOOD, ["m0", "m1", "m2"]),
+        # other names are recognised by the first text after a BOM and blank lines
+        ("in.txt", BOM + b"\n  \n" + GOOD, ["m0", "m1", "m2"]),
+        ("inbox", b"\r\n" + GOOD, ["m0", "m1", "m2"]),
+    ],
+)
+def test_jsonl_is_read_by_extension_and_tolerates_bom_and_blank_lines(tmp_path, name, data, ids):
+    path = tmp_path / name
+    path.write_bytes(data)
+    mails = list(read_inbox(path))
+    assert [m.id for m in mails] == ids
+    assert [m.subject for m in mails if m.error is None] == ["Subject 0", "Subject 1", "Subject 2"]
+    if ids[0] == "line-1":
+        assert mails[0].error.startswith("line 1: invalid JSON")
+    assert count_inbox(path) == len(mails)
+
+
+def test_jsonl_line_numbers_count_the_skipped_blank_lines(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(BOM + b"\n\n" + GOOD + b"{oops\n")
+    *_, bad = read_inbox(path)
+    assert bad.id == "line-6" and bad.error.startswith("line 6: invalid JSON")
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix"),
+    [
+        ("lead.mbox", b"\n"),
+        ("lead.mbox", b"\r\n\n  \n"),
+        ("bom.mbox", BOM),
+        ("bom-and-blank", BOM + b"\n\n"),  # no extension: sniffed past the BOM and blanks
+        ("spaced.txt", b"\n   "),
+    ],
+)
+def test_mbox_tolerates_a_bom_and_leading_blank_lines(tmp_path, name, prefix):
+    path = tmp_path / name
+    path.write_bytes(prefix + INBOX.read_bytes())
+    mails = list(read_inbox(path))
+    stem = path.stem
+    expected = [m.model_dump() for m in read_inbox(INBOX)]
+    for m in expected:  # messages without a Message-ID are named after the file
+        m["id"] = m["id"].replace("inbox-", f"{stem}-") if "@" not in m["id"] else m["id"]
+    assert [m.model_dump() for m in mails] == expected
+    assert count_inbox(path) == len(mails)
+
+
+def test_text_before_the_first_from_line_of_an_mbox_is_reported(tmp_path):
+    path = tmp_path / "in.mbox"
+    path.write_bytes(b"junk\nmore junk\n" + INBOX.read_bytes())
+    mails = list(read_inbox(path))
+    assert mails[0].id == "in-0" and mails[0].error.startswith("line 1: not an mbox message")
+    assert len(mails) == 1 + len(list(read_inbox(INBOX))) == count_inbox(path)
+
+
+@pytest.mark.parametrize("name", ["in.jsonl", "in.mbox", "in.txt", "inbox"])
+@pytest.mark.parametrize("data", [b"", b"\n\n\n", b" \r\n\t\n", BOM, BOM + b"\n\n"])
+def test_an_empty_or_blank_inbox_has_no_messages(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError, match="no messages"):
+        list(read_inbox(path))
+    assert count_inbox(path) == 0
+
+
+def test_a_single_eml_with_a_bom_and_blank_lines_is_one_message(tmp_path):
+    d = tmp_path / "mails"
+    d.mkdir()
+    (d / "one.eml").write_bytes(BOM + b"\r\n\nFrom: a@x\nSubject: Hi\n\nBody\n")
+    (mail,) = read_inbox(d)
+    assert (mail.subject, mail.body, mail.error) == ("Hi", "Body", None)
+    (mail,) = read_inbox(d / "one.eml")
+    assert (mail.id, mail.subject, mail.error) == ("one", "Hi", None)
+
+
+def _fifo(path: Path, data: bytes) -> Path:
+    """A named pipe that a thread fills once it is opened, as ``<(cat inbox)`` would be."""
+
+    def write() -> None:
+        with open(path, "wb") as fh:
+            fh.write(data)
+
+    os.mkfifo(path)
+    threading.Thread(target=write, daemon=True).start()
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+@pytest.mark.parametrize(
+    ("data", "n"),
+    [
+        (INBOX.read_bytes(), 26),  # mbox: no seeking
+        (GOOD, 3),  # JSONL: the bytes read to sniff the format are not lost
+        (BOM + b"\n" + GOOD, 3),
+        (b"From: a@x\nSubject: Hi\n\nBody\n", 1),
+    ],
+)
+def test_an_inbox_from_a_pipe_is_read_once(tmp_path, data, n):
+    path = _fifo(tmp_path / "63", data)
+    assert count_inbox(path) is None  # counting would consume (or block on) the pipe
+    mails = list(read_inbox(path))
+    assert len(mails) == n and sum(m.error is None for m in mails) >= n - 1
+
+
+@pytest.mark.parametrize("field", ["id", "subject", "from", "body", "date", "text", "sender"])
+def test_a_lone_surrogate_in_a_jsonl_record_is_an_error_row(tmp_path, field):
+    path = tmp_path / "in.jsonl"
+    bad = {"id": "s1", "subject": "ok", field: "bad \ud800 here"}
+    records = [json.dumps(bad), json.dumps({"id": "s2", "subject": "fine \ud83d\ude00"})]
+    path.write_text("\n".join(records) + "\n")  # json.dumps escapes: valid JSON, valid UTF-8
+    first, second = read_inbox(path)
+    assert first.error == "line 1: not valid Unicode (lone surrogate)"
+    assert first.id == ("line-1" if field == "id" else "s1")
+    assert second.error is None and second.subject == "fine \U0001f600"
+    results = list(triage(path, engine=FakeEngine()))  # no UnicodeEncodeError downstream
+    assert [r.error is None for r in results] == [False, True]
+
+
+def test_undecodable_file_names_become_replacement_characters(tmp_path):
+    d = tmp_path / "mails"
+    d.mkdir()
+    try:
+        (Path(os.fsdecode(os.fsencode(d) + b"/\xff.eml"))).write_bytes(b"From: a@x\n\nhi\n")
+    except (OSError, UnicodeError):
+        pytest.skip("the file system refuses the name")
+    (mail,) = read_inbox(d)
+    assert mail.id == "\ufffd" and mail.id.encode()

@@ -141,6 +141,12 @@ def iter_records(spec: JobSpec, path: str | Path) -> Iterator[Record]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
+    if not (path.is_file() or path.is_dir()):
+        # a pipe would be empty on the second pass and cannot be resumed from
+        raise InputError(
+            f"{path}: not a regular file (a pipe?); a batch job reads its input twice and "
+            "resumes from it, so save it to a file first"
+        )
     if spec.task == "triage":
         from edgewise.tasks.mail import read_inbox
 

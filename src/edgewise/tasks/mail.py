@@ -12,13 +12,14 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+import itertools
 import json
-import mailbox
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import BaseModel, Field
 
@@ -160,11 +161,36 @@ def _parse_bytes(data: bytes, default_id: str) -> Email:
     return from_message(msg, default_id)
 
 
+_BOM = b"\xef\xbb\xbf"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNICODE_ERROR = "not valid Unicode (lone surrogate)"
+
+
+def _parse_eml(data: bytes, default_id: str) -> Email:
+    """One message file: a BOM and blank lines before the headers are dropped (the parser
+    would read a blank first line as the end of an empty header block)."""
+    return _parse_bytes(data.removeprefix(_BOM).lstrip(), default_id)
+
+
+def _clean(name: str) -> str:
+    """A file name as text: bytes the file system name could not decode (kept by Python as
+    lone surrogates, which no UTF-8 output can hold) become U+FFFD."""
+    return _SURROGATE.sub("\ufffd", name)
+
+
 def read_inbox(path: str | Path) -> Iterator[Email]:
     """Yield the emails of an mbox file, a directory of .eml files, or a JSONL file.
 
-    JSONL lines are objects with ``id``, ``subject``, ``from`` and ``body`` (id defaults to the
-    line number). Reading is lazy, so memory does not grow with the inbox.
+    JSONL lines are objects with ``id``, ``subject``, ``from`` and ``body`` (id defaults to
+    ``line-N``). A ``.jsonl`` file is read as JSONL and a ``.mbox`` file as mbox; any other
+    file is recognised by its first text: ``{`` is JSONL, ``From `` is mbox, anything else one
+    message. A UTF-8 BOM and blank lines before the first record are skipped; an empty or
+    blank file raises InputError ("no messages"). A record that cannot be read (a line that is
+    not a JSON object, a lone surrogate escape, a malformed message) is yielded with ``error``
+    set and the rest go on.
+
+    Reading is lazy and in one pass, so memory holds one message at a time and the inbox may
+    be a pipe (``<(zcat inbox.mbox.gz)``) as well as a file.
     """
     path = Path(path)
     if not path.exists():
@@ -175,92 +201,143 @@ def read_inbox(path: str | Path) -> Iterator[Email]:
             raise InputError(f"{path}: no .eml files in this directory")
         for p in files:
             try:
-                yield _parse_bytes(p.read_bytes(), p.stem)
+                data = p.read_bytes()
             except OSError as exc:
-                yield Email(id=p.stem, error=f"cannot read: {exc.strerror}")
+                yield Email(id=_clean(p.stem), error=f"cannot read: {exc.strerror}")
+                continue
+            yield _parse_eml(data, _clean(p.stem))
         return
-    with path.open("rb") as fh:
-        head = fh.read(5)
-    if head.startswith(b"From "):
-        yield from _read_mbox(path)
-    elif head.lstrip()[:1] == b"{":
-        yield from _read_jsonl(path)
-    elif head:
-        yield _parse_bytes(path.read_bytes(), path.stem)  # a single .eml file
-    else:
-        raise InputError(f"{path}: the file is empty")
+    try:
+        with path.open("rb") as fh:
+            kind, first, number = _sniff(path, fh)
+            if kind is None:
+                raise InputError(f"{path}: no messages (the file is empty or blank)")
+            stem = _clean(path.stem)
+            lines = itertools.chain([first], fh)
+            if kind == "jsonl":
+                yield from _read_jsonl(lines, number)
+            elif kind == "mbox":
+                yield from _read_mbox(lines, number, stem)
+            else:
+                yield _parse_eml(first + fh.read(), stem)  # a single .eml file
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _sniff(path: Path, fh: BinaryIO) -> tuple[str | None, bytes, int]:
+    """The inbox format, the first line that is not blank (BOM and leading blanks removed)
+    and its line number; ``(None, b"", 0)`` for an empty or blank file. Reads only up to that
+    line, so the rest of a pipe is still there to read."""
+    number = 0
+    while True:
+        line = fh.readline()
+        if not line:
+            return None, b"", 0
+        number += 1
+        if number == 1:
+            line = line.removeprefix(_BOM)
+        if line.strip():
+            break
+    first = line.lstrip()
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl" or (suffix != ".mbox" and first.startswith(b"{")):
+        return "jsonl", first, number
+    if suffix == ".mbox" or first.startswith(b"From "):
+        return "mbox", first, number
+    return "eml", first, number
 
 
 def count_inbox(path: str | Path) -> int | None:
     """How many records ``read_inbox`` will yield (for a progress bar), by a quick pass that
-    parses nothing; None when the inbox cannot be read (``read_inbox`` says why)."""
+    parses nothing; None when the inbox cannot be read again (a pipe) or cannot be read at all
+    (``read_inbox`` says why)."""
     path = Path(path)
     try:
         if path.is_dir():
             return sum(1 for p in path.iterdir() if p.suffix.lower() == ".eml")
+        if not path.is_file():  # a pipe: counting would consume what read_inbox reads
+            return None
         with path.open("rb") as fh:
-            head = fh.read(5)
-            if head.startswith(b"From "):
-                box = mailbox.mbox(str(path), create=False)
-                try:
-                    return len(box)
-                finally:
-                    box.close()
-            if head.lstrip()[:1] == b"{":
-                fh.seek(0)
-                return sum(1 for line in fh if line.strip())
-            return 1 if head else 0
+            kind, first, _ = _sniff(path, fh)
+            if kind == "jsonl":
+                return 1 + sum(1 for line in fh if line.strip())
+            if kind == "mbox":
+                return (not first.startswith(b"From ")) + sum(
+                    1 for line in itertools.chain([first], fh) if line.startswith(b"From ")
+                )
+            return 0 if kind is None else 1
     except (OSError, ValueError):
         return None
 
 
-def _read_mbox(path: Path) -> Iterator[Email]:
-    box = mailbox.mbox(str(path), create=False)
-    try:
-        for n, key in enumerate(box.iterkeys(), 1):
-            try:
-                data = box.get_bytes(key)
-            except Exception as exc:
-                yield Email(id=f"{path.stem}-{n}", error=f"malformed mbox entry: {exc}")
-                continue
-            yield _parse_bytes(data, f"{path.stem}-{n}")
-    finally:
-        box.close()
-
-
-def _read_jsonl(path: Path) -> Iterator[Email]:
-    with path.open("rb") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                yield Email(id=f"line-{n}", error=f"line {n}: invalid JSON ({exc})")
-                continue
-            mail_id = str(obj.get("id", f"line-{n}"))
-            fields = {
-                "subject": obj.get("subject", ""),
-                "sender": obj.get("from", obj.get("sender", "")),
-                "date": obj.get("date", ""),
-                "body": obj.get("body", obj.get("text", "")),
-            }
-            wrong = [k for k, v in fields.items() if v is not None and not isinstance(v, str)]
-            if wrong:
-                name = {"sender": "from"}.get(wrong[0], wrong[0])
-                yield Email(id=mail_id, error=f"line {n}: '{name}' must be a string")
-                continue
-            if not any(k in obj for k in ("subject", "body", "text")):
-                yield Email(
-                    id=mail_id, error=f"line {n}: no 'subject' or 'body' field (keys: {list(obj)})"
-                )
-                continue
+def _read_mbox(lines: Iterator[bytes], first_number: int, stem: str) -> Iterator[Email]:
+    """Split an mbox at its ``From `` lines, as ``mailbox.mbox`` does (the blank line before a
+    ``From `` line separates, it is not part of the message), without seeking, so a pipe
+    works. Text before the first ``From `` line is reported, not dropped."""
+    n = 0
+    message: list[bytes] | None = None
+    for number, line in enumerate(lines, first_number):
+        if line.startswith(b"From "):
+            if message is not None:
+                yield _mbox_entry(message, f"{stem}-{n}")
+            n += 1
+            message = []
+        elif message is not None:
+            message.append(line)
+        elif number == first_number:  # the first line is not blank (_sniff): report it once
             yield Email(
-                id=mail_id,
-                subject=fields["subject"] or "",
-                sender=fields["sender"] or "",
-                date=fields["date"] or "",
-                body=fields["body"] or "",
+                id=f"{stem}-0",
+                error=f"line {number}: not an mbox message (text before the first 'From ' line)",
             )
+    if message is not None:
+        yield _mbox_entry(message, f"{stem}-{n}")
+
+
+def _mbox_entry(lines: list[bytes], default_id: str) -> Email:
+    if lines and lines[-1] in (b"\n", b"\r\n"):
+        lines.pop()
+    return _parse_bytes(b"".join(lines), default_id)
+
+
+def _read_jsonl(lines: Iterator[bytes], first_number: int) -> Iterator[Email]:
+    for n, line in enumerate(lines, first_number):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            yield Email(id=f"line-{n}", error=f"line {n}: invalid JSON ({exc})")
+            continue
+        mail_id = str(obj.get("id", f"line-{n}"))
+        fields = {
+            "subject": obj.get("subject", ""),
+            "sender": obj.get("from", obj.get("sender", "")),
+            "date": obj.get("date", ""),
+            "body": obj.get("body", obj.get("text", "")),
+        }
+        wrong = [k for k, v in fields.items() if v is not None and not isinstance(v, str)]
+        if _SURROGATE.search(mail_id):
+            # JSON can escape half a surrogate pair ("\ud800"); no UTF-8 output holds one
+            yield Email(id=f"line-{n}", error=f"line {n}: {_UNICODE_ERROR}")
+            continue
+        if wrong:
+            name = {"sender": "from"}.get(wrong[0], wrong[0])
+            yield Email(id=mail_id, error=f"line {n}: '{name}' must be a string")
+            continue
+        if any(v and _SURROGATE.search(v) for v in fields.values()):
+            yield Email(id=mail_id, error=f"line {n}: {_UNICODE_ERROR}")
+            continue
+        if not any(k in obj for k in ("subject", "body", "text")):
+            yield Email(
+                id=mail_id, error=f"line {n}: no 'subject' or 'body' field (keys: {list(obj)})"
+            )
+            continue
+        yield Email(
+            id=mail_id,
+            subject=fields["subject"] or "",
+            sender=fields["sender"] or "",
+            date=fields["date"] or "",
+            body=fields["body"] or "",
+        )
