@@ -129,6 +129,16 @@ def test_bad_rules_are_one_line_errors(tmp_path, text, match):
     assert "\n" not in str(info.value)
 
 
+def test_router_takes_rules_as_a_mapping_and_refuses_other_types():
+    rules = {"labels": {"work": {"folder": "Work"}, "home": {"folder": "Home"}}}
+    router = Router(rules, FakeEngine())
+    assert router.route("send the report").action.folder in ("Work", "Home")
+    with pytest.raises(InputError, match="rules: labels: give at least two labels"):
+        Router({"labels": {"work": {}}}, FakeEngine())
+    with pytest.raises(InputError, match="a Rules object, a mapping or a file path"):
+        Router(["work", "home"], FakeEngine())  # type: ignore[arg-type]
+
+
 def test_router_maps_labels_and_abstention(tmp_path):
     path = tmp_path / "rules.toml"
     path.write_text(RULES)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,27 +98,42 @@ def load_rules(path: str | Path) -> Rules:
         first = parse_problem(exc)
         hint = "" if suffix == ".toml" or kind != "TOML" else " (rules are .toml, .yaml or .json)"
         raise InputError(f"{path}: not valid {kind}{hint}: {first}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: the rules must be a table/mapping at the top level")
-    check_unicode(json.dumps(data, ensure_ascii=False, default=str), str(path), position=False)
+    return parse_rules(data, str(path))
+
+
+def parse_rules(data: Any, where: str = "rules") -> Rules:
+    """Validate rules given as a mapping (one-line InputError naming the key)."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where}: the rules must be a table/mapping at the top level")
+    check_unicode(json.dumps(data, ensure_ascii=False, default=str), where, position=False)
     try:
-        rules = Rules.model_validate(data)
+        rules = Rules.model_validate(dict(data))
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"{path}: {where}: {err['msg']}") from None
+        key = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"{where}: {key}: {err['msg']}") from None
     if len(rules.labels) < 2:
-        raise InputError(f"{path}: labels: give at least two labels (found {len(rules.labels)})")
+        raise InputError(f"{where}: labels: give at least two labels (found {len(rules.labels)})")
     return rules
 
 
 class Router:
     """Classify with the rules' labels and map each result to its action."""
 
-    def __init__(self, rules: Rules | str | Path, engine: Engine | None = None) -> None:
+    def __init__(
+        self, rules: Rules | Mapping[str, Any] | str | Path, engine: Engine | None = None
+    ) -> None:
+        """``rules``: a Rules object, the same as a mapping, or a TOML/YAML/JSON file."""
         from edgewise.tasks import default_engine
 
-        self.rules = rules if isinstance(rules, Rules) else load_rules(rules)
+        if isinstance(rules, Rules):
+            self.rules = rules
+        elif isinstance(rules, Mapping):
+            self.rules = parse_rules(rules)
+        elif isinstance(rules, (str, Path)):
+            self.rules = load_rules(rules)
+        else:
+            raise InputError("rules must be a Rules object, a mapping or a file path")
         if len(self.rules.labels) < 2:
             raise InputError("a router needs at least two labels")
         self.classifier = Classifier(
