@@ -119,6 +119,38 @@ def test_example_script_loads_and_its_schema_is_valid():
             "  a: {schema: {enum: [red, green]}, prompt: q, aliases: {red: [green]}}\n",
             "slots.a.aliases: 'green' names both 'green' and 'red'",
         ),
+        # a template field is a slot's name alone: anything else would fail only when the
+        # values are shown, after the user has answered everything
+        (
+            "goal: g\nconfirmation: 'ok {a:d}?'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: {a:d} is not supported: write {a}, the slot's name alone",
+        ),
+        (
+            "goal: g\nconfirmation: '{a!x}'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: {a!x} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: '{a!r}'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: {a!r} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: ok\ndone: '{a:>{b}}'\nslots:\n"
+            "  a: {schema: {type: string}, prompt: q}\n  b: {schema: {type: string}, prompt: q}\n",
+            "done: {a:>{b}} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: ok\ngreeting: 'hi {a[0]}'\nslots:\n"
+            "  a: {schema: {type: string}, prompt: q}\n",
+            "greeting: {a[0]} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: '{a.real}'\nslots:\n  a: {schema: {type: number}, prompt: q}\n",
+            "confirmation: {a.real} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: '{nope:d}'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: unknown slot {nope:d} (slots: a)",
+        ),
     ],
 )
 def test_bad_scripts_are_one_line_input_errors_naming_file_and_key(tmp_path, text, expected):
@@ -746,3 +778,12 @@ def test_a_reply_that_held_other_values_is_not_the_asked_free_text(engine):
     turn = conv.reply("tomorrow")  # asked where; answered when
     assert turn.slots["date"] == "2025-03-11" and "address" not in turn.slots
     assert turn.asking == "address"
+
+
+def test_literal_braces_and_an_empty_format_spec_still_render(engine):
+    script = {**SCRIPT, "confirmation": "{{appliance}} is {appliance:}, on {date}?"}
+    conv = conversation(engine, script)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14", "address": "Hauptstraße 5"})
+    conv.reply("oven, 2025-03-14, Hauptstraße 5")
+    assert conv.reply("nein").message == "{appliance} is oven, on 2025-03-14?"

@@ -232,8 +232,14 @@ def _has_ref(schema: Any) -> bool:
     return isinstance(schema, list) and any(_has_ref(v) for v in schema)
 
 
-def _fields(template: str) -> list[str]:
-    return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+def _fields(template: str) -> list[tuple[str, str]]:
+    """The replacement fields of a template: (name, the field as written)."""
+    fields = []
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is not None:
+            written = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            fields.append((name, f"{{{written}}}"))
+    return fields
 
 
 def check_script(script: Script, source: str = "script") -> Script:
@@ -271,15 +277,23 @@ def check_script(script: Script, source: str = "script") -> Script:
     for key in ("confirmation", "done", "cancelled", "retry", "change", "greeting"):
         text = getattr(script, key)
         try:
-            names = _fields(text) if text else []
+            fields = _fields(text) if text else []
         except ValueError as exc:
             raise InputError(
                 f"{source}: {key}: bad template ({exc}); write {{{{ and }}}} for literal braces"
             ) from None
-        unknown = [n for n in names if n not in script.slots]
-        if unknown:
-            known = ", ".join(script.slots)
-            raise InputError(f"{source}: {key}: unknown slot {{{unknown[0]}}} (slots: {known})")
+        for name, field in fields:
+            # a value is shown as text: a conversion, a format spec ("{n:d}" of a string), an
+            # attribute or an index would fail only once the user has answered everything
+            base = re.split(r"[.\[]", name, maxsplit=1)[0]
+            if base in script.slots and field != f"{{{base}}}":
+                raise InputError(
+                    f"{source}: {key}: {field} is not supported: write {{{base}}}, the slot's "
+                    "name alone (no conversion, format spec, attribute or index)"
+                )
+            if name not in script.slots:
+                known = ", ".join(script.slots)
+                raise InputError(f"{source}: {key}: unknown slot {field} (slots: {known})")
     return script
 
 
