@@ -173,3 +173,14 @@ def test_phone_numbers_in_several_formats(engine):
         conv.start()
         turn = conv.reply(number)
         assert turn.state == "confirming" and turn.slots == {"phone": number}, number
+
+
+def test_the_answer_to_the_asked_slot_is_kept_over_a_guess_from_its_words(engine):
+    # asked what is wrong, the model also reads "el suelo" (the floor) as the address
+    conv = Conversation(load_script(ROOT / "examples" / "repair_visit.yaml"), engine,
+                        today=date(2025, 6, 2))  # fmt: skip
+    conv.start()
+    assert conv.reply("Mi lavavajillas pierde agua").asking == "problem"
+    turn = conv.reply("hay agua en el suelo")
+    assert turn.slots == {"appliance": "dishwasher", "problem": "hay agua en el suelo"}
+    assert turn.asking == "date"

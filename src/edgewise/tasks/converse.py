@@ -420,6 +420,18 @@ def _widened(value: Any, parts: list[Any]) -> Any:
     return value if any(c.isalpha() for c in rest) else parts[0]
 
 
+def _overlap(value: str, answer: Any, whole: str) -> bool:
+    """Whether ``value`` shares words of the normalized reply ``whole`` with ``answer`` (the
+    first place each is found), or holds it or lies inside it."""
+    a, b = _norm(_show(answer)), _norm(value)
+    if not a or not b:
+        return False
+    if a in b or b in a:
+        return True
+    i, j = whole.find(a), whole.find(b)
+    return i >= 0 and j >= 0 and i < j + len(b) and j < i + len(a)
+
+
 def _free_text(schema: Mapping[str, Any]) -> bool:
     """A string slot whose value is the user's words: no enum, format or pattern shapes it."""
     return schema.get("type") == "string" and not (
@@ -594,14 +606,16 @@ class Conversation:
         the oven") fills neither. Constrained values (enums, dates, numbers) are taken before
         free text, and a free-text value that repeats one already taken, or is only a yes/no
         word, is dropped: a small model likes to copy the reply into every text field; for the
-        same reason free text for another slot is taken only when the asked one was answered,
-        and no slot takes the whole reply when the reply also held another value ("tomorrow
-        morning" is a date and a time, not the problem). The asked free-text slot gets the
-        whole reply when nothing else was in it (the model's fragment can change the meaning:
-        "er kühlt nicht mehr" -> "nicht mehr"). The asked string slot with a pattern takes the
-        part of the reply the pattern matches when the model's value is not in the reply (a
-        small model garbles a phone number's digits) or is cut short inside that part. The
-        asked slot's fallbacks apply only to a reply that filled nothing else (it answered the
+        same reason free text for another slot is taken only when the asked one was answered
+        and shares no words with the answer, unless the reply names that slot (asked what is
+        wrong, "hay agua en el suelo" is the problem, not also the address "el suelo"), and no
+        slot takes the whole reply when the reply also held another value ("tomorrow morning"
+        is a date and a time, not the problem). The asked free-text slot gets the whole reply
+        when nothing else was in it (the model's fragment can change the meaning: "er kühlt
+        nicht mehr" -> "nicht mehr"). The asked string slot with a pattern takes the part of
+        the reply the pattern matches when the model's value is not in the reply (a small
+        model garbles a phone number's digits) or is cut short inside that part. The asked
+        slot's fallbacks apply only to a reply that filled nothing else (it answered the
         question, not another one) and that does not say the user does not know.
         """
         if not targets:
@@ -647,6 +661,8 @@ class Conversation:
         rest = [n for n in targets if n not in accepted and n != asked]
         rest.sort(key=lambda n: (_free_text(slots[n].json_schema), len(str(found.get(n)))))
         whole = _norm(text)
+        folded = _fold(text)
+        named = [n for n in targets if _has_phrase(_fold(n.replace("_", " ")), folded)]
         for name in rest:
             value = stated(name)
             if value is None:
@@ -657,6 +673,8 @@ class Conversation:
                 taken = [_norm(_show(v)) for v in accepted.values()]
                 if (asked and _norm(value) == whole) or any(t in _norm(value) for t in taken):
                     continue
+                if asked and name not in named and _overlap(value, accepted[asked], whole):
+                    continue  # words of the answer copied into another field: a guess
             elif isinstance(value, str) and _norm(value) in {
                 _norm(_show(v)) for v in accepted.values()
             }:
@@ -667,8 +685,6 @@ class Conversation:
             for name in free:  # ("tomorrow morning" is a date and a time, not the problem)
                 if _norm(_show(accepted[name])) == whole:
                     del accepted[name]
-        folded = _fold(text)
-        named = [n for n in targets if _has_phrase(_fold(n.replace("_", " ")), folded)]
         if named:  # "change the phone to ...": free text goes only to the slots named
             for name in free:
                 if name in accepted and name not in named and name != asked:
