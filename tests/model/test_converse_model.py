@@ -149,3 +149,38 @@ def test_counts_and_dates_in_a_spanish_booking(engine):
     turn = conv.reply("somos cuatro")
     assert turn.state == "confirming" and turn.slots == {"fecha": "2025-06-12", "personas": 4}
     assert conv.reply("sí").result == {"personas": 4, "fecha": "2025-06-12"}
+
+
+def test_the_example_books_a_visit_with_an_ordinary_phone_number(engine, monkeypatch):
+    # the model garbles the digits of a phone number ("+49 170 1234567" -> "1234567890"): the
+    # part of the reply that matches the slot's pattern is taken instead
+    monkeypatch.setattr(converse_cmd, "_engine", lambda model: engine)
+    lines = ["My dishwasher is leaking", "water on the floor", "tomorrow", "morning",
+             "Hauptstrasse 5, 10115 Berlin", "+49 170 1234567", "no", "yes"]  # fmt: skip
+    example = str(ROOT / "examples" / "repair_visit.yaml")
+    result = CliRunner().invoke(cli, ["converse", example], input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["phone"] == "+49 170 1234567" and data["appliance"] == "dishwasher"
+    jsonschema.validate(data, load_script(example).schema_for())
+
+
+def test_phone_numbers_in_several_formats(engine):
+    phone = load_script(ROOT / "examples" / "repair_visit.yaml").slots["phone"].model_dump()
+    script = {"goal": "call back", "slots": {"phone": phone}, "confirmation": "{phone}?"}
+    for number in ["0170 1234567", "+1 415 555 0132", "612 345 678", "+33 6 12 34 56 78"]:
+        conv = Conversation(script, engine)
+        conv.start()
+        turn = conv.reply(number)
+        assert turn.state == "confirming" and turn.slots == {"phone": number}, number
+
+
+def test_the_answer_to_the_asked_slot_is_kept_over_a_guess_from_its_words(engine):
+    # asked what is wrong, the model also reads "el suelo" (the floor) as the address
+    conv = Conversation(load_script(ROOT / "examples" / "repair_visit.yaml"), engine,
+                        today=date(2025, 6, 2))  # fmt: skip
+    conv.start()
+    assert conv.reply("Mi lavavajillas pierde agua").asking == "problem"
+    turn = conv.reply("hay agua en el suelo")
+    assert turn.slots == {"appliance": "dishwasher", "problem": "hay agua en el suelo"}
+    assert turn.asking == "date"

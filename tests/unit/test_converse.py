@@ -119,6 +119,38 @@ def test_example_script_loads_and_its_schema_is_valid():
             "  a: {schema: {enum: [red, green]}, prompt: q, aliases: {red: [green]}}\n",
             "slots.a.aliases: 'green' names both 'green' and 'red'",
         ),
+        # a template field is a slot's name alone: anything else would fail only when the
+        # values are shown, after the user has answered everything
+        (
+            "goal: g\nconfirmation: 'ok {a:d}?'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: {a:d} is not supported: write {a}, the slot's name alone",
+        ),
+        (
+            "goal: g\nconfirmation: '{a!x}'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: {a!x} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: '{a!r}'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: {a!r} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: ok\ndone: '{a:>{b}}'\nslots:\n"
+            "  a: {schema: {type: string}, prompt: q}\n  b: {schema: {type: string}, prompt: q}\n",
+            "done: {a:>{b}} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: ok\ngreeting: 'hi {a[0]}'\nslots:\n"
+            "  a: {schema: {type: string}, prompt: q}\n",
+            "greeting: {a[0]} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: '{a.real}'\nslots:\n  a: {schema: {type: number}, prompt: q}\n",
+            "confirmation: {a.real} is not supported",
+        ),
+        (
+            "goal: g\nconfirmation: '{nope:d}'\nslots:\n  a: {schema: {type: string}, prompt: q}\n",
+            "confirmation: unknown slot {nope:d} (slots: a)",
+        ),
     ],
 )
 def test_bad_scripts_are_one_line_input_errors_naming_file_and_key(tmp_path, text, expected):
@@ -746,3 +778,167 @@ def test_a_reply_that_held_other_values_is_not_the_asked_free_text(engine):
     turn = conv.reply("tomorrow")  # asked where; answered when
     assert turn.slots["date"] == "2025-03-11" and "address" not in turn.slots
     assert turn.asking == "address"
+
+
+def test_literal_braces_and_an_empty_format_spec_still_render(engine):
+    script = {**SCRIPT, "confirmation": "{{appliance}} is {appliance:}, on {date}?"}
+    conv = conversation(engine, script)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14", "address": "Hauptstraße 5"})
+    conv.reply("oven, 2025-03-14, Hauptstraße 5")
+    assert conv.reply("nein").message == "{appliance} is oven, on 2025-03-14?"
+
+
+# ---------------------------------------------------------------------- patterned slots
+PHONE = load_script(EXAMPLE).slots["phone"].json_schema  # the example's phone number
+
+
+def _asking_for(engine: FakeEngine, schema: dict) -> Conversation:
+    script = {
+        "goal": "call back",
+        "slots": {
+            "value": {"schema": schema, "prompt": "Which one?"},
+            "notes": {"schema": {"type": "string"}, "prompt": "Notes?", "required": False},
+        },
+        "confirmation": "{value}?",
+    }
+    conv = conversation(engine, script)
+    assert conv.start() == "Which one?"
+    return conv
+
+
+@pytest.mark.parametrize(
+    ("reply", "phone"),
+    [
+        ("+49 170 1234567", "+49 170 1234567"),
+        ("0170 1234567", "0170 1234567"),
+        ("+1 415 555 0132", "+1 415 555 0132"),
+        ("612 345 678", "612 345 678"),
+        ("+33 6 12 34 56 78", "+33 6 12 34 56 78"),
+        ("  +49 170 1234567.  ", "+49 170 1234567"),
+        ("my number is +49 170 1234567, thanks", "+49 170 1234567"),
+        ("0170 1234567 ab dem 14.06.2025", "0170 1234567"),  # the date is no phone number
+    ],
+)
+@pytest.mark.parametrize("model", ["1234567890", "123 456 7890", None])
+def test_a_patterned_slot_takes_the_part_of_the_reply_that_matches(engine, reply, phone, model):
+    # SmolLM2-135M answers "1234567890" for "+49 170 1234567": the digits garbled, not stated
+    conv = _asking_for(engine, PHONE)
+    engine.enqueue({"value": model, "notes": model})
+    turn = conv.reply(reply)
+    assert turn.slots == {"value": phone} and turn.updated == ["value"]
+    assert turn.asking == "notes"
+
+
+def test_a_patterned_value_cut_short_takes_the_part_around_it(engine):
+    conv = _asking_for(engine, PHONE)
+    engine.enqueue({"value": "44 20 7946 0958"})  # the model dropped the +
+    assert conv.reply("call me on +44 20 7946 0958 please").slots == {"value": "+44 20 7946 0958"}
+    name = {"type": "string", "pattern": "^[a-z ]+$"}
+    conv = _asking_for(engine, name)
+    engine.enqueue({"value": "bob"})  # the part around it adds words: the model's value
+    assert conv.reply("my name is bob").slots == {"value": "bob"}
+
+
+@pytest.mark.parametrize(
+    ("schema", "reply", "expected"),
+    [
+        # an anchored pattern matches the part as a whole
+        (
+            {"type": "string", "pattern": "^[A-Z]{3}-[0-9]{4}$"},
+            "booking ABX-2231 please",
+            "ABX-2231",
+        ),
+        # so does an unanchored one: the part, not the whole reply that holds it
+        ({"type": "string", "pattern": "[0-9]{5}"}, "PLZ 10115 Berlin", "10115"),
+        ({"type": "string", "pattern": "^[0-9]{5}$"}, "PLZ 101155", None),  # not a part of a word
+        ({"type": "string", "pattern": "^[0-9]{5}$", "maxLength": 4}, "10115", None),  # invalid
+        (PHONE, "you can reach me on my mobile", None),  # nor the whole reply as it stands
+        (PHONE, "0170 1234567 or 0171 7654321", None),  # two numbers: neither
+        (PHONE, "2025-06-14", None),  # a date, not a phone number
+        ({"type": "string", "pattern": "^[a-z]+$"}, "no", None),  # a keyword is no value
+        ({"type": "string", "pattern": "^[A-Za-z' ]+$"}, "I don't know", None),
+    ],
+)
+def test_what_a_patterned_slot_does_not_take(engine, schema, reply, expected):
+    conv = _asking_for(engine, schema)
+    engine.enqueue({"value": "0000000"}, {"value": "0000000"})  # not in the reply
+    turn = conv.reply(reply)
+    assert turn.slots == ({} if expected is None else {"value": expected})
+
+
+def test_a_pattern_is_read_only_for_the_asked_slot(engine):
+    script = {
+        **SCRIPT,
+        "slots": {**SCRIPT["slots"], "phone": {"schema": PHONE, "prompt": "Phone?"}},
+    }
+    conv = conversation(engine, script)
+    conv.start()
+    engine.enqueue({"appliance": "oven", "date": "2025-03-14", "phone": "1234567890"})
+    turn = conv.reply("oven on 2025-03-14, call 0170 1234567")  # the phone was not asked
+    assert turn.slots == {"appliance": "oven", "date": "2025-03-14"}
+
+
+# ---------------------------------------------------------------------- the asked slot wins
+def _asking_for_the_problem(engine: FakeEngine) -> Conversation:
+    conv = Conversation(EXAMPLE, engine, today=date(2025, 6, 2))
+    conv.start()
+    engine.enqueue({"appliance": "fridge"})
+    assert conv.reply("Mi lavavajillas pierde agua").asking == "problem"  # the alias
+    return conv
+
+
+def test_the_answer_to_the_question_wins_over_a_guess_from_its_words(engine):
+    conv = _asking_for_the_problem(engine)
+    # what SmolLM2-135M extracts: the reply as the problem, and a part of it as the address
+    engine.enqueue(
+        {
+            "problem": "hay agua en el suelo",
+            "date": "2025-06-02",
+            "time_window": "morning",
+            "address": "El suelo",
+            "phone": "123-456-7890",
+        }
+    )
+    turn = conv.reply("hay agua en el suelo")
+    assert turn.slots == {"appliance": "dishwasher", "problem": "hay agua en el suelo"}
+    assert turn.updated == ["problem"] and turn.asking == "date"
+    engine.enqueue({"date": None, "address": "Calle Mayor 3, Madrid"})
+    turn = conv.reply("Calle Mayor 3, Madrid")  # asked the day: not the problem now
+    assert turn.slots["problem"] == "hay agua en el suelo" and turn.asking == "date"
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"problem": "agua en el suelo", "address": "el suelo"},  # inside the answer
+        {"problem": "hay agua en", "address": "en el suelo"},  # overlapping it
+        {"problem": "hay agua", "address": "hay agua en el suelo"},  # holding it
+    ],
+)
+def test_a_guess_sharing_words_with_the_answer_is_dropped(engine, model):
+    conv = _asking_for_the_problem(engine)
+    engine.enqueue(model)
+    turn = conv.reply("hay agua en el suelo")
+    assert turn.slots == {"appliance": "dishwasher", "problem": "hay agua en el suelo"}
+
+
+def test_another_value_apart_from_the_answer_is_kept(engine):
+    conv = _asking_for_the_problem(engine)
+    engine.enqueue({"problem": "it leaks", "address": "Calle Mayor 3"})
+    turn = conv.reply("it leaks; I live at Calle Mayor 3")
+    assert turn.slots == {"appliance": "dishwasher", "problem": "it leaks",
+                          "address": "Calle Mayor 3"}  # fmt: skip
+    conv = _asking_for_the_problem(engine)
+    engine.enqueue({"problem": "the address Calle Mayor 3 is flooded", "address": "Calle Mayor 3"})
+    turn = conv.reply("the address Calle Mayor 3 is flooded")  # the reply names the slot
+    assert turn.slots == {"appliance": "dishwasher", "address": "Calle Mayor 3"}
+
+
+def test_a_date_and_a_time_are_still_no_problem(engine):
+    conv = _asking_for_the_problem(engine)
+    engine.enqueue({"problem": "tomorrow morning", "address": "morning"})
+    turn = conv.reply("tomorrow morning")
+    assert turn.slots == {"appliance": "dishwasher", "date": "2025-06-03",
+                          "time_window": "morning"}  # fmt: skip
+    assert turn.asking == "problem"

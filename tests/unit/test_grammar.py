@@ -248,6 +248,19 @@ def test_pattern_matcher_searches_like_ecma_262(pattern, text, expected):
     assert (pattern_regex(pattern).search(text) is not None) is expected
 
 
+@pytest.mark.parametrize(
+    "pattern", [r"^\+?[0-9][0-9 ()/.-]{4,24}[0-9]$", "[0-9]{3,5}", "^a+|b+$", "(ab|a)c?", "x*", ""]
+)
+def test_pattern_matcher_ends_are_the_parts_the_pattern_matches_whole(pattern):
+    # a value is the part as a whole: anchors at its edges, each alternative end to end
+    regex = pattern_regex(pattern)
+    for text in ["+49 170 1234567 ok", "x 12345678", "aab bb", "abcac", "xx", ""]:
+        for start in range(len(text) + 1):
+            whole = [e for e in range(start, len(text) + 1) if regex.fullmatch(text[start:e])]
+            assert pattern_matcher(pattern).ends(text, start) == whole, (pattern, text, start)
+    assert pattern_matcher(r"^[0-9]{5}$").ends("PLZ 101155", 4) == [9]
+
+
 def test_validation_does_not_backtrack_on_nested_repetitions():
     # re.search takes minutes to find that this does not match (2^30 ways to split the a's)
     schema = {"type": "string", "pattern": "^(a+)+$", "format": "uuid"}

@@ -330,6 +330,30 @@ class Matcher:
             states = nxt
         return not (self._final.isdisjoint(states) and self._final_at_end.isdisjoint(states))
 
+    def ends(self, text: str, start: int = 0) -> list[int]:
+        """Every ``end`` (ascending) such that one alternative matches ``text[start:end]``
+        whole, from its first piece to its last, anchored or not: the parts of a text from
+        ``start`` that are values the pattern allows. Linear in the text, like ``search``."""
+        states = self._start
+        final = self._final | self._final_at_end
+        found = [] if final.isdisjoint(states) else [start]
+        memo: dict[tuple[frozenset[int], int], frozenset[int]] = {}
+        moves = self._nfa.moves
+        for pos in range(start, len(text)):
+            code = ord(text[pos])
+            nxt = memo.get((states, code))
+            if nxt is None:
+                moved = [t for s in states for ranges, t in moves[s] if _within(code, ranges)]
+                nxt = self._closure(moved)
+                if len(memo) < self.MEMO:
+                    memo[states, code] = nxt
+            states = nxt
+            if not states:
+                break
+            if not final.isdisjoint(states):
+                found.append(pos + 1)
+        return found
+
 
 # -- pieces of a pattern -------------------------------------------------------------------
 @dataclass

@@ -8,7 +8,8 @@ A small model invents values, and a wrong value that is kept is worse than a que
 again, so a value counts only if the reply states it (its text, a date's day and month or
 year, a number's digits outside the dates). Some values are read without the model: an enum
 value or one of the script's aliases named in the reply, a date ("tomorrow", "14.06.2025",
-"el 12 de junio"; audio/dates.py), a count ("4", "cuatro"). The slot just asked for has two
+"el 12 de junio"; audio/dates.py), a count ("4", "cuatro"), and for the slot just asked for,
+the part of the reply its ``pattern`` matches ("+49 170 1234567"). The asked slot has two
 fallbacks when the reply states nothing the rules recognize: an enum by label scoring (with a
 "none of these" label and a confidence floor), free text as the reply itself; a reply that says
 "I don't know" (the script's ``unsure`` phrases) gets neither, and a reply naming two values of
@@ -48,7 +49,7 @@ from edgewise.errors import (
     UnsupportedSchemaError,
     parse_problem,
 )
-from edgewise.structured import compile_schema, validator
+from edgewise.structured import compile_schema, pattern_matcher, validator
 from edgewise.tasks.classify import Classifier
 from edgewise.tasks.extract import Extractor
 
@@ -232,8 +233,14 @@ def _has_ref(schema: Any) -> bool:
     return isinstance(schema, list) and any(_has_ref(v) for v in schema)
 
 
-def _fields(template: str) -> list[str]:
-    return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+def _fields(template: str) -> list[tuple[str, str]]:
+    """The replacement fields of a template: (name, the field as written)."""
+    fields = []
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is not None:
+            written = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            fields.append((name, f"{{{written}}}"))
+    return fields
 
 
 def check_script(script: Script, source: str = "script") -> Script:
@@ -271,15 +278,23 @@ def check_script(script: Script, source: str = "script") -> Script:
     for key in ("confirmation", "done", "cancelled", "retry", "change", "greeting"):
         text = getattr(script, key)
         try:
-            names = _fields(text) if text else []
+            fields = _fields(text) if text else []
         except ValueError as exc:
             raise InputError(
                 f"{source}: {key}: bad template ({exc}); write {{{{ and }}}} for literal braces"
             ) from None
-        unknown = [n for n in names if n not in script.slots]
-        if unknown:
-            known = ", ".join(script.slots)
-            raise InputError(f"{source}: {key}: unknown slot {{{unknown[0]}}} (slots: {known})")
+        for name, field in fields:
+            # a value is shown as text: a conversion, a format spec ("{n:d}" of a string), an
+            # attribute or an index would fail only once the user has answered everything
+            base = re.split(r"[.\[]", name, maxsplit=1)[0]
+            if base in script.slots and field != f"{{{base}}}":
+                raise InputError(
+                    f"{source}: {key}: {field} is not supported: write {{{base}}}, the slot's "
+                    "name alone (no conversion, format spec, attribute or index)"
+                )
+            if name not in script.slots:
+                known = ", ".join(script.slots)
+                raise InputError(f"{source}: {key}: unknown slot {field} (slots: {known})")
     return script
 
 
@@ -363,6 +378,58 @@ def grounded(value: Any, schema: Mapping[str, Any], reply: str) -> bool:
         return month in nums or year in nums
     needle = _norm(value)
     return bool(needle) and needle in _norm(reply)
+
+
+def _pattern_parts(pattern: str, text: str) -> list[str]:
+    """The parts of ``text`` that ``pattern`` matches whole (as a value, anchors at its edges):
+    from the left, the longest at each place, not overlapping, each starting and ending at the
+    edge of a word and not at a space ("+49 170 1234567" in "call +49 170 1234567 please", not
+    "10115" in "101155")."""
+    matcher = pattern_matcher(pattern)
+
+    def edge(k: int) -> bool:
+        return k in (0, len(text)) or not (text[k - 1].isalnum() and text[k].isalnum())
+
+    parts: list[str] = []
+    i = 0
+    while i < len(text):
+        ends = [] if text[i].isspace() or not edge(i) else matcher.ends(text, i)
+        end = next(
+            (e for e in reversed(ends) if e > i and edge(e) and not text[e - 1].isspace()), 0
+        )
+        if end:
+            parts.append(text[i:end])
+        i = max(end, i + 1)
+    return list(dict.fromkeys(parts))
+
+
+def _pattern(schema: Mapping[str, Any]) -> str | None:
+    """The pattern of a string slot shaped by one (and by no enum, const or format)."""
+    pattern = schema.get("pattern")
+    shaped = schema.get("type") == "string" and not ({"enum", "const", "format"} & schema.keys())
+    return pattern if shaped and isinstance(pattern, str) else None
+
+
+def _widened(value: Any, parts: list[Any]) -> Any:
+    """The one part of the reply a pattern matches, for a value the model cut short inside
+    it when the rest holds no letters ("44 20 7946 0958" of "call +44 20 7946 0958 please";
+    "bob" of a reply "my name is bob" stays "bob")."""
+    if len(parts) != 1 or not isinstance(value, str) or not value or value not in parts[0]:
+        return value
+    rest = parts[0].replace(value, "", 1)
+    return value if any(c.isalpha() for c in rest) else parts[0]
+
+
+def _overlap(value: str, answer: Any, whole: str) -> bool:
+    """Whether ``value`` shares words of the normalized reply ``whole`` with ``answer`` (the
+    first place each is found), or holds it or lies inside it."""
+    a, b = _norm(_show(answer)), _norm(value)
+    if not a or not b:
+        return False
+    if a in b or b in a:
+        return True
+    i, j = whole.find(a), whole.find(b)
+    return i >= 0 and j >= 0 and i < j + len(b) and j < i + len(a)
 
 
 def _free_text(schema: Mapping[str, Any]) -> bool:
@@ -539,12 +606,17 @@ class Conversation:
         the oven") fills neither. Constrained values (enums, dates, numbers) are taken before
         free text, and a free-text value that repeats one already taken, or is only a yes/no
         word, is dropped: a small model likes to copy the reply into every text field; for the
-        same reason free text for another slot is taken only when the asked one was answered,
-        and no slot takes the whole reply when the reply also held another value. The asked
-        free-text slot gets the whole reply when nothing else was in it (the model's fragment can change the meaning: "er kühlt nicht mehr" ->
-        "nicht mehr"). The asked slot's fallbacks apply only to a reply that filled nothing
-        else (it answered the question, not another one) and that does not say the user does
-        not know.
+        same reason free text for another slot is taken only when the asked one was answered
+        and shares no words with the answer, unless the reply names that slot (asked what is
+        wrong, "hay agua en el suelo" is the problem, not also the address "el suelo"), and no
+        slot takes the whole reply when the reply also held another value ("tomorrow morning"
+        is a date and a time, not the problem). The asked free-text slot gets the whole reply
+        when nothing else was in it (the model's fragment can change the meaning: "er kühlt
+        nicht mehr" -> "nicht mehr"). The asked string slot with a pattern takes the part of
+        the reply the pattern matches when the model's value is not in the reply (a small
+        model garbles a phone number's digits) or is cut short inside that part. The asked
+        slot's fallbacks apply only to a reply that filled nothing else (it answered the
+        question, not another one) and that does not say the user does not know.
         """
         if not targets:
             return []
@@ -555,20 +627,31 @@ class Conversation:
         unsure = self._says(self._kw["unsure"], text)
         dates = [n for n in targets if slots[n].json_schema.get("format") == "date"]
         keywords = self._kw["yes"] | self._kw["no"] | self._kw["cancel"]
-        candidates = {n: self._candidates(n, text) for n in targets}  # what the rules find
+        # what the rules find
+        candidates = {n: self._candidates(n, text, asked=n == asked) for n in targets}
+
+        def says_nothing(value: Any) -> bool:  # a yes/no word, or "I don't know"
+            return isinstance(value, str) and (
+                _norm(value) in keywords or (unsure and self._says(self._kw["unsure"], value))
+            )
 
         def stated(name: str) -> Any:
             if len(candidates[name]) > 1:
                 return None
             value = found.get(name)
             if self._grounded(name, value, text) and self._valid(name, value):
-                if isinstance(value, str) and (
-                    _norm(value) in keywords or (unsure and self._says(self._kw["unsure"], value))
-                ):
+                if says_nothing(value):
                     return None
-                return value
-            if name == asked or dates == [name] or _enum_labels(slots[name].json_schema):
-                value = candidates[name][0] if candidates[name] else None  # no model needed
+                shaped = name == asked and _pattern(slots[name].json_schema) is not None
+                wide = _widened(value, candidates[name]) if shaped else value
+                return wide if self._valid(name, wide) else value
+            labels = _enum_labels(slots[name].json_schema)
+            if name == asked or dates == [name] or labels:
+                # no model needed: the model's value, if any, was not in the reply (a small
+                # model garbles a phone number's digits) or not valid
+                value = candidates[name][0] if candidates[name] else None
+                if labels is None and says_nothing(value):
+                    return None
                 return value if self._valid(name, value) else None
             return None
 
@@ -578,6 +661,8 @@ class Conversation:
         rest = [n for n in targets if n not in accepted and n != asked]
         rest.sort(key=lambda n: (_free_text(slots[n].json_schema), len(str(found.get(n)))))
         whole = _norm(text)
+        folded = _fold(text)
+        named = [n for n in targets if _has_phrase(_fold(n.replace("_", " ")), folded)]
         for name in rest:
             value = stated(name)
             if value is None:
@@ -588,6 +673,8 @@ class Conversation:
                 taken = [_norm(_show(v)) for v in accepted.values()]
                 if (asked and _norm(value) == whole) or any(t in _norm(value) for t in taken):
                     continue
+                if asked and name not in named and _overlap(value, accepted[asked], whole):
+                    continue  # words of the answer copied into another field: a guess
             elif isinstance(value, str) and _norm(value) in {
                 _norm(_show(v)) for v in accepted.values()
             }:
@@ -598,8 +685,6 @@ class Conversation:
             for name in free:  # ("tomorrow morning" is a date and a time, not the problem)
                 if _norm(_show(accepted[name])) == whole:
                     del accepted[name]
-        folded = _fold(text)
-        named = [n for n in targets if _has_phrase(_fold(n.replace("_", " ")), folded)]
         if named:  # "change the phone to ...": free text goes only to the slots named
             for name in free:
                 if name in accepted and name not in named and name != asked:
@@ -660,8 +745,7 @@ class Conversation:
     def _counts(self, text: str, *, integers: bool) -> list[float]:
         """Numbers outside the reply's dates, in digits or as count words; ``integers``: only
         whole digit runs (not the parts of 2,5)."""
-        for span in reversed(date_spans(text, self.today)):
-            text = f"{text[: span.start]} {text[span.end :]}"
+        text = self._outside_dates(text)
         if integers:
             found = [float(m) for m in re.findall(r"(?<![\d.,])\d+(?![.,]?\d)", text)]
         else:
@@ -670,9 +754,17 @@ class Conversation:
             float(COUNT_WORDS[w]) for w in re.findall(r"\w+", _fold(text)) if w in COUNT_WORDS
         ]
 
-    def _candidates(self, name: str, text: str) -> list[Any]:
+    def _outside_dates(self, text: str) -> str:
+        """The reply with each date it states replaced by a space."""
+        for span in reversed(date_spans(text, self.today)):
+            text = f"{text[: span.start]} {text[span.end :]}"
+        return text
+
+    def _candidates(self, name: str, text: str, *, asked: bool = False) -> list[Any]:
         """The slot's values the rules find in the reply: enum values or aliases named, the
-        dates stated, the counts outside the dates (distinct, in no particular order)."""
+        dates stated, the counts outside the dates (distinct, in no particular order); for
+        the ``asked`` string slot with a pattern, the parts outside the dates it matches (a
+        pattern such as a phone number's matches much that answers another question)."""
         slot = self.script.slots[name]
         schema = slot.json_schema
         labels = _enum_labels(schema)
@@ -688,6 +780,9 @@ class Conversation:
             ]
         if schema.get("format") == "date":
             return sorted({m.date.isoformat() for m in date_spans(text, self.today)})
+        pattern = _pattern(schema)
+        if asked and pattern is not None:
+            return _pattern_parts(pattern, self._outside_dates(text))
         if schema.get("type") in ("integer", "number"):
             counts = set(self._counts(text, integers=schema["type"] == "integer"))
             return [int(c) if c.is_integer() else c for c in sorted(counts)]
