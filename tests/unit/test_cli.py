@@ -377,6 +377,9 @@ def test_arguments_that_are_not_utf8_are_one_line_errors(tmp_path, capsys):
     named = tmp_path / b"caf\xe9.txt".decode("utf-8", "surrogateescape")
     named.write_text("x")
     _check_arguments(["classify", str(named)])  # an existing file's name may be any bytes
+    new = str(tmp_path / b"r\xe9sultat.jsonl".decode("utf-8", "surrogateescape"))
+    _check_arguments(["classify", "x", "--jsonl", new])  # so may an output's
+    _check_arguments(["classify", "x", f"--jsonl={new}"])
     with pytest.raises(SystemExit) as exit_:
         _check_arguments(["classify", "-l", b"a\xff,b".decode("utf-8", "surrogateescape")])
     assert exit_.value.code == 1
@@ -439,3 +442,21 @@ def test_route_and_triage_usage_and_empty_text(runner, tmp_path, monkeypatch):
     assert rows.exit_code == 3
     bad = json.loads(rows.stdout.splitlines()[0])
     assert bad["error"] == "empty text" and bad["action"] is None and bad["route"] is None
+
+
+def test_jsonl_to_dev_stdout_appends_to_a_redirected_log_and_writes_into_a_pipe(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "from edgewise.cli.io import JsonlSink\n"
+        "with JsonlSink('/dev/stdout') as sink:\n"
+        "    sink.write({'row': 1})\n"
+    )
+    log = tmp_path / "log.txt"
+    log.write_text("previous line\n")
+    with log.open("a") as out:  # `>> log.txt`
+        subprocess.run([sys.executable, "-c", script], stdout=out, check=True)
+    assert log.read_text() == 'previous line\n{"row": 1}\n'
+    piped = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
+    assert piped.stdout == b'{"row": 1}\n'

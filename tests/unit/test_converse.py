@@ -849,8 +849,10 @@ def test_a_patterned_value_cut_short_takes_the_part_around_it(engine):
             "booking ABX-2231 please",
             "ABX-2231",
         ),
-        # so does an unanchored one: the part, not the whole reply that holds it
-        ({"type": "string", "pattern": "[0-9]{5}"}, "PLZ 10115 Berlin", "10115"),
+        # an unanchored one says only what a value holds: its match would be a fragment
+        ({"type": "string", "pattern": "[0-9]{5}"}, "PLZ 10115 Berlin", None),
+        ({"type": "string", "pattern": "@"}, "it is bob@example.com", None),
+        ({"type": "string", "pattern": "^[A-Z]{2}[0-9]{2}"}, "IBAN DE44 5001 0517", None),
         ({"type": "string", "pattern": "^[0-9]{5}$"}, "PLZ 101155", None),  # not a part of a word
         ({"type": "string", "pattern": "^[0-9]{5}$", "maxLength": 4}, "10115", None),  # invalid
         (PHONE, "you can reach me on my mobile", None),  # nor the whole reply as it stands

@@ -129,6 +129,21 @@ def test_bad_rules_are_one_line_errors(tmp_path, text, match):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("labels:\n  a: {folder: A}\n  2024-01-01: {folder: Old}\n", "valid string"),
+        ('labels:\n  a: {folder: "\\ud800"}\n  b: {folder: B}\n', "not valid Unicode"),
+    ],
+)
+def test_bad_yaml_rules_are_one_line_errors(tmp_path, text, match):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=match) as info:
+        load_rules(path)
+    assert "\n" not in str(info.value)
+
+
 def test_router_takes_rules_as_a_mapping_and_refuses_other_types():
     rules = {"labels": {"work": {"folder": "Work"}, "home": {"folder": "Home"}}}
     router = Router(rules, FakeEngine())

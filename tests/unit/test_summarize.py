@@ -37,6 +37,14 @@ def test_a_headline_over_its_budget_ends_at_a_clause_or_without_dangling_words()
         "Der Stadtrat stimmt für mehr Radwege"
     )
     assert fit_budget("A headline within budget of", "words", 10) == "A headline within budget of"
+    # content words stay, and an abbreviation's dot is no sentence end
+    assert fit_budget("Swiss voters say no to new fuel tax", "words", 5) == "Swiss voters say no"
+    assert fit_budget("Thousands of fish die in heatwave on Rhine", "words", 4) == (
+        "Thousands of fish die"
+    )
+    assert fit_budget("Fed cuts U.S. rates by half a point amid fears", "words", 7) == (
+        "Fed cuts U.S. rates by half"
+    )
 
 
 def test_a_summary_cut_by_the_token_limit_drops_its_unfinished_sentence():

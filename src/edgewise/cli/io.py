@@ -66,34 +66,48 @@ def drop_stdout() -> None:
         pass
 
 
+def _is_stdout(st: os.stat_result) -> bool:
+    """Whether ``st`` is the file standard output writes to (``--jsonl /dev/stdout``)."""
+    try:
+        return os.path.samestat(st, os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # no real stdout (a test runner's buffer)
+        return False
+
+
 class JsonlSink:
     """JSONL results to stdout, or to a file that appears only when complete (atomic).
 
     A symlink is written through (its target is replaced, the link kept); a FIFO, a device or
-    another file that is not a regular one (``/dev/stdout``, ``/dev/null``) is written to as a
-    stream, never replaced by a regular file.
+    another file that is not a regular one, and anything under /dev or /proc (``/dev/stdout``,
+    ``/dev/fd/3``), is written to as a stream, appended to, never replaced: ``/dev/stdout``
+    redirected with ``>>`` to a log keeps the log.
     """
 
     def __init__(self, path: str | None) -> None:
         self.path = Path(path) if path else None
         self._tmp: str | None = None
+        self._own = True  # close the stream on exit (not sys.stdout)
         self._fh: IO[str]
         if self.path is None:
             self._fh = sys.stdout
+            self._own = False
             return
         # checked before any work: a bad path fails now, not after the whole run
-        target = Path(os.path.realpath(self.path))
         try:
-            st: os.stat_result | None = target.stat()
+            st: os.stat_result | None = self.path.stat()  # what the path reaches now
         except OSError:
             st = None
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise InputError(f"cannot write {self.path}: it is a directory")
+        special = str(self.path.absolute()).startswith(("/dev/", "/proc/"))
         try:
-            if st is not None and not stat.S_ISREG(st.st_mode):  # a FIFO or a device
-                self._fh = open(target, "w", encoding="utf-8")  # closed in __exit__
-                self.target = target
+            if st is not None and (special or not stat.S_ISREG(st.st_mode)):  # a stream
+                if _is_stdout(st):
+                    self._fh, self._own = sys.stdout, False
+                else:
+                    self._fh = open(self.path, "a", encoding="utf-8")  # closed in __exit__
                 return
+            target = Path(os.path.realpath(self.path))
             if target.parent.exists() and not target.parent.is_dir():
                 raise InputError(f"cannot write {self.path}: {target.parent} is not a directory")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +125,7 @@ class JsonlSink:
         line = json.dumps(obj, ensure_ascii=False) + "\n"
         try:
             self._fh.write(line)
-            if self.path is None:
+            if self._tmp is None:  # a stream: its reader sees each row as it comes
                 self._fh.flush()
         except OSError as exc:
             if isinstance(exc, BrokenPipeError):
@@ -125,7 +139,7 @@ class JsonlSink:
         return self
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if self.path is None:
+        if not self._own:
             return
         try:
             self._fh.close()

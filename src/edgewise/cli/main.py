@@ -106,14 +106,22 @@ def _register() -> None:
 _register()
 
 
+# options whose value is a file name, which may be in any encoding
+PATH_OPTIONS = {
+    "--jsonl", "--json", "--html", "--input", "-i", "--output", "-o", "--out", "--data",
+    "--schema", "--rules", "-r", "--descriptions", "--examples",
+}  # fmt: skip
+
+
 def _check_arguments(args: list[str]) -> None:
-    """Every argument that is not an existing file's name must be UTF-8: Python keeps other
-    bytes as lone surrogates, which fail later in the tokenizer or on output."""
-    for arg in args:
+    """Every argument that is not a file's name must be UTF-8: Python keeps other bytes as
+    lone surrogates, which fail later in the tokenizer or on output."""
+    for i, arg in enumerate(args):
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
-            if os.path.lexists(arg):  # a file name in another encoding
+            named = i > 0 and args[i - 1] in PATH_OPTIONS or arg.split("=")[0] in PATH_OPTIONS
+            if named or os.path.lexists(arg):  # a file name in another encoding
                 continue
             shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             click.echo(f"error: the argument '{shown}' is not UTF-8 text", err=True)

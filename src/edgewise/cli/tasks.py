@@ -276,7 +276,7 @@ def route(
             d = next(decisions)
             c = d.classification
             failed += c.error is not None
-            if c.error is not None and input_path is None:  # one TEXT: as classify does
+            if c.error is not None and input_path is None and jsonl_out is None:  # as classify
                 raise InputError(c.error)
             row: list[Any] = [
                 d.route if c.error is None else None,

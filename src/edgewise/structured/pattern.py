@@ -296,6 +296,8 @@ class Matcher:
         floating: list[int] = []  # starts allowed anywhere
         self._final: set[int] = set()  # ends that accept anywhere
         self._final_at_end: set[int] = set()  # ends that accept at the end of the text only
+        # every alternative has ^ and $: the pattern describes a whole value, not a part of one
+        self.anchored = all(at_start and at_end for _, at_start, at_end in alternatives)
         for part, at_start, at_end in alternatives:
             first, last = part(nfa)
             (anchored if at_start else floating).append(first)

@@ -404,10 +404,14 @@ def _pattern_parts(pattern: str, text: str) -> list[str]:
 
 
 def _pattern(schema: Mapping[str, Any]) -> str | None:
-    """The pattern of a string slot shaped by one (and by no enum, const or format)."""
+    """The pattern of a string slot shaped by one (and by no enum, const or format), when it
+    describes a whole value (``^...$``): an unanchored one ("@", "[0-9]") only says what a
+    value holds, and the part of a reply it matches would be a fragment, not the value."""
     pattern = schema.get("pattern")
     shaped = schema.get("type") == "string" and not ({"enum", "const", "format"} & schema.keys())
-    return pattern if shaped and isinstance(pattern, str) else None
+    if not shaped or not isinstance(pattern, str):
+        return None
+    return pattern if pattern_matcher(pattern).anchored else None
 
 
 def _widened(value: Any, parts: list[Any]) -> Any:

@@ -105,13 +105,14 @@ def parse_rules(data: Any, where: str = "rules") -> Rules:
     """Validate rules given as a mapping (one-line InputError naming the key)."""
     if not isinstance(data, Mapping):
         raise InputError(f"{where}: the rules must be a table/mapping at the top level")
-    check_unicode(json.dumps(data, ensure_ascii=False, default=str), where, position=False)
     try:
         rules = Rules.model_validate(dict(data))
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         raise InputError(f"{where}: {key}: {err['msg']}") from None
+    text = json.dumps(rules.model_dump(mode="json"), ensure_ascii=False)
+    check_unicode(text, where, position=False)
     if len(rules.labels) < 2:
         raise InputError(f"{where}: labels: give at least two labels (found {len(rules.labels)})")
     return rules

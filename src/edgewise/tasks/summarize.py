@@ -68,13 +68,13 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
 
 
-# words a cut headline does not end on: "... expansion of the bicycle lane network by"
+# articles, prepositions and conjunctions a cut headline does not end on ("... network by");
+# no word that is also a content word elsewhere ("no", "die", "over", "do", "den", "am")
 _DANGLING = frozenset(
-    """a an the of to in on at for by with from and or but as into about over than that which
-    who its their his her our is are was were be de del la el los las un una y o en con por para
-    al que du des le les une et ou au aux pour par sur avec der die das den dem des ein eine
-    einen und oder im am an auf für mit von zu zum zur bei nach über di della il lo gli e da su
-    do da dos das os um uma no na""".split()
+    """a an the of to in on at for by with from and or but as into than its their his her our
+    de del la el los las un una y o en con por para al du des le les une et ou au aux pour par
+    sur avec der das dem ein eine einen und oder im auf für mit von zu zum zur bei nach über di
+    della il lo gli e da su dos os uma na""".split()
 )
 
 
@@ -82,8 +82,11 @@ def _headline_end(words: list[str]) -> list[str]:
     """A headline cut to its word budget, ended where a reader can stop: after its last
     clause or sentence in the budget, else without dangling function words."""
     for i in range(len(words) - 1, 2, -1):  # at least three words kept
-        if re.search(r"[.!?;:,]$", words[i - 1]) or words[i] in ("-", "\u2013", "\u2014", "|"):
-            return [*words[: i - 1], words[i - 1].rstrip(".;:,")]
+        prev = words[i - 1]
+        # a clause or sentence ends there; "U.S." is an abbreviation, not a sentence's end
+        ends = re.search(r"[!?;:,]$", prev) or (prev.endswith(".") and "." not in prev[:-1])
+        if ends or words[i] in ("-", "\u2013", "\u2014", "|"):
+            return [*words[: i - 1], prev.rstrip(".;:,")]
     while len(words) > 3 and words[-1].casefold().strip(",;:") in _DANGLING:
         words = words[:-1]
     return words
