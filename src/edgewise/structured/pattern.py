@@ -283,6 +283,9 @@ def _within(code: int, ranges: Ranges) -> bool:
     return any(lo <= code <= hi for lo, hi in ranges)
 
 
+Memo = dict[tuple[frozenset[int], int], frozenset[int]]  # steps taken within one text
+
+
 class Matcher:
     """``search(text)``: does the pattern match somewhere in ``text`` (ECMA-262's reading),
     in time linear in the text: it walks the set of states the text so far can reach."""
@@ -315,21 +318,26 @@ class Matcher:
                     stack.append(nxt)
         return frozenset(seen)
 
+    def _step(
+        self, states: frozenset[int], code: int, memo: Memo, also: frozenset[int]
+    ) -> frozenset[int]:
+        """The states after reading ``code``, with ``also`` added; remembered in ``memo``."""
+        nxt = memo.get((states, code))
+        if nxt is None:
+            moves = self._nfa.moves
+            moved = [t for s in states for ranges, t in moves[s] if _within(code, ranges)]
+            nxt = self._closure(moved) | also
+            if len(memo) < self.MEMO:
+                memo[states, code] = nxt
+        return nxt
+
     def search(self, text: str) -> bool:
         states = self._start
-        memo: dict[tuple[frozenset[int], int], frozenset[int]] = {}
-        moves = self._nfa.moves
+        memo: Memo = {}
         for code in map(ord, text):
             if not self._final.isdisjoint(states):
                 return True
-            key = (states, code)
-            nxt = memo.get(key)
-            if nxt is None:
-                moved = [t for s in states for ranges, t in moves[s] if _within(code, ranges)]
-                nxt = self._closure(moved) | self._floating
-                if len(memo) < self.MEMO:
-                    memo[key] = nxt
-            states = nxt
+            states = self._step(states, code, memo, self._floating)  # a match may start anywhere
         return not (self._final.isdisjoint(states) and self._final_at_end.isdisjoint(states))
 
     def ends(self, text: str, start: int = 0) -> list[int]:
@@ -339,17 +347,9 @@ class Matcher:
         states = self._start
         final = self._final | self._final_at_end
         found = [] if final.isdisjoint(states) else [start]
-        memo: dict[tuple[frozenset[int], int], frozenset[int]] = {}
-        moves = self._nfa.moves
+        memo: Memo = {}
         for pos in range(start, len(text)):
-            code = ord(text[pos])
-            nxt = memo.get((states, code))
-            if nxt is None:
-                moved = [t for s in states for ranges, t in moves[s] if _within(code, ranges)]
-                nxt = self._closure(moved)
-                if len(memo) < self.MEMO:
-                    memo[states, code] = nxt
-            states = nxt
+            states = self._step(states, ord(text[pos]), memo, frozenset())
             if not states:
                 break
             if not final.isdisjoint(states):
