@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from edgewise.engines.base import Engine
 from edgewise.errors import EdgewiseError, InputError
+from edgewise.jsonl import json_objects
 
 TaskName = Literal["classify", "extract", "summarize", "triage"]
 TASKS: tuple[str, ...] = ("classify", "extract", "summarize", "triage")
@@ -106,15 +107,9 @@ def iter_jsonl(path: str | Path, text_field: str = "text") -> Iterator[Record]:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     with fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    raise ValueError("not a JSON object")
-            except (ValueError, UnicodeDecodeError) as exc:
-                yield Record(f"line-{n}", "", f"line {n}: invalid JSON ({exc})")
+        for n, obj, problem in json_objects(fh):
+            if obj is None:
+                yield Record(f"line-{n}", "", problem)
                 continue
             rid = str(obj.get("id", n))
             try:  # a "\ud800" escape is valid JSON but no text: it would fail on output

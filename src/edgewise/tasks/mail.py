@@ -13,7 +13,6 @@ import email
 import email.policy
 import html
 import itertools
-import json
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage, Message
@@ -24,6 +23,7 @@ from typing import BinaryIO
 from pydantic import BaseModel, Field
 
 from edgewise.errors import InputError
+from edgewise.jsonl import json_objects
 
 
 class Email(BaseModel):
@@ -300,15 +300,9 @@ def _mbox_entry(lines: list[bytes], default_id: str) -> Email:
 
 
 def _read_jsonl(lines: Iterator[bytes], first_number: int) -> Iterator[Email]:
-    for n, line in enumerate(lines, first_number):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            yield Email(id=f"line-{n}", error=f"line {n}: invalid JSON ({exc})")
+    for n, obj, problem in json_objects(lines, first_number):
+        if obj is None:
+            yield Email(id=f"line-{n}", error=problem)
             continue
         mail_id = str(obj.get("id", f"line-{n}"))
         fields = {
