@@ -112,32 +112,19 @@ def test_rules_toml_and_yaml(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "match"),
+    ("name", "text", "match"),
     [
-        ("labels = 3", "labels"),
-        ("[labels.a]\nfolder = 'x'\ncolour = 'red'", "colour"),
-        ("threshold = 2\n[labels.a]\n[labels.b]", "threshold"),
-        ("[labels", "not valid"),
-        ("[labels.a]\nfolder = 'x'", "labels: give at least two labels \\(found 1\\)"),
+        ("r.toml", "labels = 3", "labels"),
+        ("r.toml", "[labels.a]\nfolder = 'x'\ncolour = 'red'", "colour"),
+        ("r.toml", "threshold = 2\n[labels.a]\n[labels.b]", "threshold"),
+        ("r.toml", "[labels", "not valid"),
+        ("r.toml", "[labels.a]\nfolder = 'x'", "labels: give at least two labels \\(found 1\\)"),
+        ("r.yaml", "labels:\n  a: {folder: A}\n  2024-01-01: {folder: Old}\n", "valid string"),
+        ("r.yaml", 'labels:\n  a: {folder: "\\ud800"}\n  b: {folder: B}\n', "not valid Unicode"),
     ],
 )
-def test_bad_rules_are_one_line_errors(tmp_path, text, match):
-    path = tmp_path / "r.toml"
-    path.write_text(text)
-    with pytest.raises(InputError, match=match) as info:
-        load_rules(path)
-    assert "\n" not in str(info.value)
-
-
-@pytest.mark.parametrize(
-    ("text", "match"),
-    [
-        ("labels:\n  a: {folder: A}\n  2024-01-01: {folder: Old}\n", "valid string"),
-        ('labels:\n  a: {folder: "\\ud800"}\n  b: {folder: B}\n', "not valid Unicode"),
-    ],
-)
-def test_bad_yaml_rules_are_one_line_errors(tmp_path, text, match):
-    path = tmp_path / "r.yaml"
+def test_bad_rules_are_one_line_errors(tmp_path, name, text, match):
+    path = tmp_path / name
     path.write_text(text)
     with pytest.raises(InputError, match=match) as info:
         load_rules(path)
