@@ -554,7 +554,11 @@ class LlamaCppEngine:
         return buf.raw[:n]
 
     def _tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
-        data = check_unicode(text).encode("utf-8")
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: one line saying where
+            check_unicode(text)
+            raise
         size = len(data) + 8
         arr = (self._lib.llama_token * size)()
         n = self._lib.llama_tokenize(self._vocab, data, len(data), arr, size, add_bos, special)
