@@ -125,6 +125,35 @@ def test_score_batch_matches_one_by_one(engine):
         assert max(row, key=lambda s: s.logprob).text == max(single, key=lambda s: s.logprob).text
 
 
+def test_score_batch_shares_leading_tokens(engine):
+    """Items that start alike evaluate their common tokens once; a repeated item is not
+    evaluated again; the scores are those of each item alone."""
+    prefix = engine.tokenize("Classify the message as spam or ham.\n")
+    head = engine.tokenize("Re: [ILUG] Meeting about the new server")
+    items = [
+        head + engine.tokenize(" on Friday\nLabel:"),
+        engine.tokenize("WIN a FREE cruise, call now!\nLabel:"),
+        head + engine.tokenize(" room\nLabel:"),
+        head,  # the leading part of two other items, scored on its own
+        head + engine.tokenize(" on Friday\nLabel:"),  # a repeat
+    ]
+    labels = [" spam", " ham", " not sure"]
+    engine.score_batch(prefix, [items[1]], labels)  # the prefix is cached from here on
+    before = engine.stats["scored_tokens"]
+    batched = engine.score_batch(prefix, items, labels)
+    fed = engine.stats["scored_tokens"] - before
+    extra = sum(len(engine.tokenize(lab)) - 1 for lab in labels)  # per item, past the first
+    unique = {tuple(toks[: i + 1]) for toks in items for i in range(len(toks))}
+    assert fed == len(unique) + 4 * extra  # four distinct items
+    assert fed < sum(len(t) for t in items) + 5 * extra
+    assert batched[0] == batched[4]
+    for toks, row in zip(items, batched):
+        single = engine.score_batch(prefix, [toks], labels)[0]
+        for a, b in zip(row, single):  # not batch-invariant (see above): a few tenths at most
+            assert a.logprob == pytest.approx(b.logprob, abs=0.5)
+        assert max(row, key=lambda s: s.logprob).text == max(single, key=lambda s: s.logprob).text
+
+
 def test_flash_attention_off_scores_the_same(engine):
     from edgewise.config import Settings
     from edgewise.engines.llamacpp import LlamaCppEngine

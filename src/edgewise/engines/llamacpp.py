@@ -354,11 +354,20 @@ class _Job:
 
     share: int  # number of prefix tokens (from the slot) this job's sequences start with
     tokens: list[int]
-    seqs: list[list[int]]  # per token: the sequence ids it belongs to
-    outputs: set[int]  # token indexes whose logits are needed
     # token index -> {token id: log-probability} for the ids scored from that position (not
     # the whole vocabulary row: a chunk of items would otherwise hold hundreds of 200 KB rows)
     rows: dict[int, dict[int, float]] = field(default_factory=dict)
+    same: _Job | None = None  # an identical earlier job whose rows this one takes
+
+
+def _shared(a: _Job | None, b: _Job) -> int:
+    """Leading tokens ``b`` can share with ``a`` (0 unless they start at the same place)."""
+    if a is None or a.share != b.share:
+        return 0
+    n, limit = 0, min(len(a.tokens), len(b.tokens))
+    while n < limit and a.tokens[n] == b.tokens[n]:
+        n += 1
+    return n
 
 
 class _Batch:
@@ -504,7 +513,13 @@ class LlamaCppEngine:
         self._slots = [_Slot(seq=i) for i in range(CACHE_SLOTS)]
         self._ghosts: list[list[int]] = []
         self._scratch = list(range(CACHE_SLOTS, self.n_seq_max))
-        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "decode_calls": 0, "disk_tokens": 0}
+        self.stats = {
+            "prompt_tokens": 0,
+            "cached_tokens": 0,
+            "decode_calls": 0,
+            "disk_tokens": 0,
+            "scored_tokens": 0,  # score_batch items' and continuations' tokens evaluated
+        }
         self._store = (
             PrefixStore(
                 settings.home / "cache" / "prefixes",
@@ -962,7 +977,8 @@ class LlamaCppEngine:
 
         The prefix is evaluated once (and stays cached for the next call); each item, and
         each multi-token continuation, becomes a sequence that shares the prefix's KV cells,
-        and as many as fit are evaluated in one llama_decode call. ``persist`` marks a prefix
+        and as many as fit are evaluated in one llama_decode call. Items that start with the
+        same tokens evaluate those once, and an item given twice is evaluated once. ``persist`` marks a prefix
         that later processes will use again (a classifier's prompt): it is kept on disk.
         """
         self._need_ctx()
@@ -1014,28 +1030,43 @@ class LlamaCppEngine:
             if not toks:
                 share -= 1
                 toks = [prefix[-1]]
-            jobs.append(_Job(share=share, tokens=toks, seqs=[], outputs=set()))
+            jobs.append(_Job(share=share, tokens=toks))
         results: list[list[ContinuationScore]] = [[] for _ in items]
         n_seqs_per_job = max(1, len(multi))
         if n_seqs_per_job > len(self._scratch):
             raise EdgewiseError(
                 f"at most {len(self._scratch)} multi-token continuations can be scored at once"
             )
+        # Items in token order, so that items starting alike ("Re: [list] ...") sit next to
+        # each other and evaluate their common leading tokens once, in cells all their
+        # sequences share; an item identical to another is not evaluated again.
+        order = sorted(jobs, key=lambda j: (j.share, j.tokens))
+        unique: list[_Job] = []
+        for job in order:
+            if unique and unique[-1].share == job.share and unique[-1].tokens == job.tokens:
+                job.same = unique[-1]
+            else:
+                unique.append(job)
         # Group jobs so each group's tokens fit a batch and its sequences fit the scratch ids.
+        extra = sum(len(conts[k]) - 1 for k in multi)
         group: list[_Job] = []
         group_tokens = 0
-        for job in jobs:
-            size = len(job.tokens) + sum(len(conts[k]) - 1 for k in multi)
+        for job in unique:
+            size = len(job.tokens) - _shared(group[-1] if group else None, job) + extra
             if group and (
                 group_tokens + size > self.n_batch
                 or (len(group) + 1) * n_seqs_per_job > len(self._scratch)
             ):
                 self._run_group(group, slot_seq, conts, multi)
                 group, group_tokens = [], 0
+                size = len(job.tokens) + extra
             group.append(job)
             group_tokens += size
         if group:
             self._run_group(group, slot_seq, conts, multi)
+        for job in jobs:
+            if job.same is not None:
+                job.rows = job.same.rows
         for j, job in enumerate(jobs):
             last = len(job.tokens) - 1
             row0 = job.rows[last]
@@ -1055,7 +1086,14 @@ class LlamaCppEngine:
     def _run_group(
         self, group: list[_Job], slot_seq: int, conts: list[list[int]], multi: list[int]
     ) -> None:
-        """Evaluate a group of jobs in shared-prefix scratch sequences; keep needed rows."""
+        """Evaluate a group of jobs (in token order) in shared-prefix scratch sequences.
+
+        Each job gets one sequence per multi-token continuation (or one). The leading tokens
+        a run of consecutive jobs has in common are fed once, as cells belonging to all
+        their sequences: llama.cpp masks a token by its first sequence id, and each such
+        cell's ancestors carry every sequence of the run, so the result equals evaluating
+        each job alone. Only the rows needed for scoring are kept.
+        """
         lib = self._lib
         free = list(self._scratch)
         used: list[int] = []
@@ -1066,32 +1104,46 @@ class LlamaCppEngine:
         owners: list[tuple[_Job, int, list[int]]] = []  # per output: job, index, ids to score
         firsts = [c[0] for c in conts]
         try:
-            for job in group:
-                seqs = [free.pop() for _ in range(max(1, len(multi)))]
-                used.extend(seqs)
+            seqs = [[free.pop() for _ in range(max(1, len(multi)))] for _ in group]
+            for job, own in zip(group, seqs):
+                used.extend(own)
                 if slot_seq >= 0 and job.share > 0:
-                    for s in seqs:
+                    for s in own:
                         lib.llama_memory_seq_cp(self._mem, slot_seq, s, 0, job.share)
-                index = 0
-                for i, tok in enumerate(job.tokens):
+            # common[j]: leading tokens job j shares with job j - 1
+            common = [0] + [_shared(a, b) for a, b in zip(group, group[1:])]
+            for j, job in enumerate(group):
+                last = len(job.tokens) - 1
+                # the token at depth d belongs to jobs j..k while common[j+1..k] > d: walk
+                # the depths upwards, taking in the later jobs that share each one
+                runs: list[list[int]] = []
+                members, reach = seqs[j], j
+                for d in range(last, common[j] - 1, -1):
+                    while reach + 1 < len(group) and common[reach + 1] > d:
+                        reach += 1
+                        members = members + seqs[reach]
+                    runs.append(members)
+                runs.reverse()
+                for i, tok in enumerate(job.tokens[common[j] :], start=common[j]):
                     flat_tok.append(tok)
                     flat_pos.append(job.share + i)
-                    flat_seq.append(seqs)
-                    out = i == len(job.tokens) - 1
+                    flat_seq.append(runs[i - common[j]])
+                    out = i == last
                     flat_out.append(out)
                     if out:
-                        owners.append((job, index, firsts))
-                    index += 1
+                        owners.append((job, last, firsts))
+                index = len(job.tokens)
                 for n, k in enumerate(multi):
                     c = conts[k]
                     for t in range(len(c) - 1):
                         flat_tok.append(c[t])
                         flat_pos.append(job.share + len(job.tokens) + t)
-                        flat_seq.append([seqs[n]])
+                        flat_seq.append([seqs[j][n]])
                         flat_out.append(True)
                         owners.append((job, index, [c[t + 1]]))
                         index += 1
             # Split into llama_decode calls of at most n_batch tokens; collect output rows.
+            self.stats["scored_tokens"] += len(flat_tok)
             start = 0
             n_read = 0
             keep = {slot_seq, *used}

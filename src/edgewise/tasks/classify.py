@@ -384,6 +384,9 @@ class Classifier:
             results[i].input_tokens, results[i].truncated = n, cut
             pending.append((i, toks + self._suffix))
         done = len(texts) - len(pending)
+        # in token order, so items that start alike share a chunk and their leading tokens
+        # are evaluated once (see LlamaCppEngine.score_batch); results keep the input order
+        pending.sort(key=lambda p: p[1])
         if progress is not None and pending:  # the calibration is done: the bar can start
             progress(done, len(texts))
         for chunk in _chunks(pending):
