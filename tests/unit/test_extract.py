@@ -1,4 +1,7 @@
+import pytest
+
 from edgewise import FakeEngine
+from edgewise.errors import SchemaValidationError
 from edgewise.tasks.extract import LOOP_PENALTY, Extractor
 
 
@@ -12,3 +15,17 @@ def test_extract_reasks_a_run_out_output_with_a_repeat_penalty():
     first, second = (c["options"] for c in engine.calls if c["op"] == "generate")
     assert first.repeat_penalty == 1.0 and second.repeat_penalty == LOOP_PENALTY
     assert "did not finish within max_tokens=10" in engine.calls[-1]["prompt"]
+
+
+def test_the_typed_error_carries_the_validation_errors_not_its_own_message():
+    engine = FakeEngine(default_response='{"n": 7}')
+    schema = {"type": "object", "properties": {"n": {"type": "number", "maximum": 4}}}
+    with pytest.raises(SchemaValidationError) as info:
+        Extractor(engine, schema, max_retries=1).extract("The number is 7.")
+    err = info.value
+    assert err.errors == ["n: 7 is greater than the maximum of 4"]
+    assert (
+        str(err)
+        == "output did not validate after 2 attempt(s): n: 7 is greater than the maximum of 4"
+    )
+    assert err.attempts == 2 and err.raw_text == '{"n": 7}'

@@ -152,19 +152,20 @@ class Extractor:
 
     def extract(self, text: str) -> Any:
         """The validated object for ``text``; SchemaValidationError after the re-asks."""
-        result = self._run(text)
+        result, errors = self._run(text)
         if result.error is not None:
             if result.attempts and result.raw:
-                raise SchemaValidationError([result.error], result.raw, result.attempts)
+                raise SchemaValidationError(errors, result.raw, result.attempts)
             raise InputError(result.error)
         return result.value
 
-    def _run(self, text: Any) -> Extraction:
+    def _run(self, text: Any) -> tuple[Extraction, list[str]]:
+        """The outcome for ``text`` and the last attempt's validation errors."""
         result = Extraction()
         text = text.strip() if isinstance(text, str) else ""
         if not text:
             result.error = "empty text"
-            return result
+            return result, []
         text, result.input_tokens, result.truncated = self._fit(text)
         msgs = self._messages(text)
         t0 = time.perf_counter()
@@ -199,7 +200,7 @@ class Extractor:
             result.error = (
                 f"output did not validate after {result.attempts} attempt(s): {errors[0]}"
             )
-        return result
+        return result, errors
 
     def extract_many(
         self, texts: Sequence[str], *, progress: Progress | None = None
@@ -210,7 +211,7 @@ class Extractor:
         out = []
         for n, text in enumerate(texts, 1):
             try:
-                out.append(self._run(text))
+                out.append(self._run(text)[0])
             except EdgewiseError as exc:
                 out.append(Extraction(error=str(exc)))
             if progress is not None:
