@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from edgewise import Classifier, FakeEngine
+from edgewise import Classifier, FakeEngine, Router, classify_many
 from edgewise.errors import InputError
 from edgewise.tasks.classify import CONTENT_FREE
 
@@ -130,9 +130,31 @@ def test_examples_that_leave_no_room_for_the_text_are_a_clear_error():
         Classifier(FakeEngine(n_ctx=512), ["a", "b"], examples=shots)
 
 
-def test_classify_many_rejects_a_bare_string():
-    with pytest.raises(InputError, match="list of texts"):
-        Classifier(FakeEngine(), ["a", "b"]).classify_many("abc")
+@pytest.mark.parametrize("multi_label", [False, True])
+@pytest.mark.parametrize(
+    "texts, match",
+    [
+        ("abc", "not one string"),
+        (None, "not NoneType"),
+        (5, "not int"),
+        (b"abc", "not bytes"),
+        ({"text": "abc"}, "not dict"),
+    ],
+)
+def test_classify_many_rejects_what_is_not_a_list_of_texts(texts, match, multi_label):
+    with pytest.raises(InputError, match=f"list of texts, {match}"):
+        Classifier(FakeEngine(), ["a", "b"], multi_label=multi_label).classify_many(texts)
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_classify_many_and_route_many_take_a_generator(multi_label):
+    clf = Classifier(FakeEngine(), ["a", "b"], multi_label=multi_label)
+    results = clf.classify_many(t for t in ["one text", "", "another"])
+    assert [r.error for r in results] == [None, "empty text", None]
+    got = classify_many((t for t in ["one", "two"]), ["a", "b"], engine=FakeEngine())
+    assert len(got) == 2 and all(r.label in ("a", "b") for r in got)
+    router = Router({"labels": {"a": {}, "b": {}}}, engine=FakeEngine())
+    assert [d.route in ("a", "b") for d in router.route_many(t for t in ["x", "y"])] == [True] * 2
 
 
 def test_domain_calibration_draws_word_bags_from_the_task_text():

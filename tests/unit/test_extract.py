@@ -1,7 +1,7 @@
 import pytest
 
 from edgewise import FakeEngine
-from edgewise.errors import SchemaValidationError
+from edgewise.errors import InputError, SchemaValidationError
 from edgewise.tasks.extract import LOOP_PENALTY, Extractor
 
 
@@ -29,3 +29,15 @@ def test_the_typed_error_carries_the_validation_errors_not_its_own_message():
         == "output did not validate after 2 attempt(s): n: 7 is greater than the maximum of 4"
     )
     assert err.attempts == 2 and err.raw_text == '{"n": 7}'
+
+
+@pytest.mark.parametrize("texts", [None, 5, "one text", b"bytes"])
+def test_extract_many_rejects_what_is_not_a_list_of_texts(texts):
+    with pytest.raises(InputError, match="extract_many takes a list of texts"):
+        Extractor(FakeEngine(), {"type": "object"}).extract_many(texts)
+
+
+def test_extract_many_takes_a_generator():
+    engine = FakeEngine(['{"a": 1}', '{"a": 2}'])
+    results = Extractor(engine, {"type": "object"}).extract_many(t for t in ["x", "y"])
+    assert [r.value for r in results] == [{"a": 1}, {"a": 2}]

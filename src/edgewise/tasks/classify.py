@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 
 from edgewise.engines.base import Engine
 from edgewise.errors import ContextLengthExceededError, InputError, check_unicode
+from edgewise.tasks import text_list
 from edgewise.types import Message
 
 SENTINEL = "\u2063EDGEWISE_ITEM\u2063"
@@ -487,8 +488,7 @@ class Classifier:
         self, texts: Sequence[str], *, progress: Progress | None = None
     ) -> list[Classification]:
         """Classify many texts; a bad item gets ``error`` set and the rest go on."""
-        if isinstance(texts, str):
-            raise InputError("classify_many takes a list of texts, not one string")
+        texts = text_list(texts, "classify_many")
         if self.multi_label:
             return self._run_multi(texts, progress)
         return self._run_single(texts, progress)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from edgewise.engines.base import Engine
 from edgewise.errors import EdgewiseError, InputError, SchemaValidationError
 from edgewise.structured import compile_schema, schema_of, validator
+from edgewise.tasks import text_list
 from edgewise.types import GenerationOptions, Message
 
 INSTRUCTION = (
@@ -206,8 +207,7 @@ class Extractor:
         self, texts: Sequence[str], *, progress: Progress | None = None
     ) -> list[Extraction]:
         """Extract from many texts; a failing item gets ``error`` and the rest go on."""
-        if isinstance(texts, str):
-            raise InputError("extract_many takes a list of texts, not one string")
+        texts = text_list(texts, "extract_many")
         out = []
         for n, text in enumerate(texts, 1):
             try:
