@@ -117,6 +117,12 @@ def test_texts_that_are_not_strings_or_not_unicode_are_item_errors(multi_label):
         (["a", "b"], {"examples": [{"text": 5, "label": "a"}]}, "as strings"),
         (["a", "b"], {"multi_label": True, "examples": [("t", "a")]}, "not used for multi-label"),
         (["a\udcff", "b"], {}, "not valid Unicode"),
+        (None, {}, "a list of strings, not NoneType"),
+        ([None, "a"], {}, "non-empty strings"),
+        (["a", 2], {}, "non-empty strings"),
+        (["a", "b"], {"max_input_tokens": "256"}, "whole number"),
+        (["a", "b"], {"max_input_tokens": 2.5}, "whole number"),
+        (["a", "b"], {"max_input_tokens": 0}, "at least 1"),
     ],
 )
 def test_invalid_setup_is_a_clear_error(labels, kwargs, match):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -178,8 +178,14 @@ class Classifier:
         ):
             raise InputError(f"threshold must be between 0 and 1, not {threshold}")
         self.threshold = threshold
-        if max_input_tokens is not None and max_input_tokens < 1:
-            raise InputError("max_input_tokens must be at least 1")
+        if max_input_tokens is not None and (
+            not isinstance(max_input_tokens, int)
+            or isinstance(max_input_tokens, bool)
+            or max_input_tokens < 1
+        ):
+            raise InputError(
+                f"max_input_tokens must be a whole number, at least 1, not {max_input_tokens!r}"
+            )
         self.max_input_tokens = max_input_tokens
         if calibration not in ("domain", "content_free"):
             raise InputError(f"calibration must be 'domain' or 'content_free', not {calibration!r}")
@@ -222,9 +228,13 @@ class Classifier:
     def _check_labels(labels: Sequence[str], multi_label: bool) -> list[str]:
         if isinstance(labels, str):
             labels = [p.strip() for p in labels.split(",")]
-        out = [str(lab).strip() for lab in labels]
-        if any(not lab for lab in out):
+        if not isinstance(labels, Iterable):
+            raise InputError(f"labels must be a list of strings, not {type(labels).__name__}")
+        labels = list(labels)
+        # str(None) would make "None" a label
+        if any(not isinstance(lab, str) or not lab.strip() for lab in labels):
             raise InputError("labels must be non-empty strings")
+        out = [lab.strip() for lab in labels]
         if len(set(out)) != len(out):
             raise InputError(f"labels must be unique: {out}")
         if len(out) < (1 if multi_label else 2):
