@@ -41,3 +41,26 @@ def test_extract_many_takes_a_generator():
     engine = FakeEngine(['{"a": 1}', '{"a": 2}'])
     results = Extractor(engine, {"type": "object"}).extract_many(t for t in ["x", "y"])
     assert [r.value for r in results] == [{"a": 1}, {"a": 2}]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"max_retries": None}, "max_retries must be a whole number"),
+        ({"max_retries": "2"}, "max_retries must be a whole number"),
+        ({"max_retries": -1}, "max_retries must be a whole number, 0 or more"),
+        ({"max_input_tokens": 0}, "max_input_tokens must be a whole number, at least 1"),
+        ({"max_input_tokens": "64"}, "max_input_tokens must be a whole number"),
+        ({"examples": [("Bob, 71",)]}, "a \\(text, value\\) pair"),
+        ({"examples": {"Bob, 71": {"a": 1}}}, "a \\(text, value\\) pair"),
+        ({"examples": [(None, {"a": 1})]}, "a \\(text, value\\) pair"),
+    ],
+)
+def test_invalid_setup_is_a_clear_error(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        Extractor(FakeEngine(), {"type": "object"}, **kwargs)
+
+
+def test_examples_are_pairs_of_text_and_value_or_json_text():
+    ex = Extractor(FakeEngine(), {"type": "object"}, examples=[("a", {"n": 1}), ["b", '{"n": 2}']])
+    assert ex.examples == [("a", '{"n": 1}'), ("b", '{"n": 2}')]

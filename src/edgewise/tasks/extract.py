@@ -47,6 +47,10 @@ class Extraction(BaseModel):
     error: str | None = None
 
 
+def _whole(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 def _field_lines(schema: Mapping[str, Any]) -> list[str]:
     props = schema.get("properties")
     if not isinstance(props, Mapping):
@@ -86,9 +90,14 @@ class Extractor:
         )
         self.compiled = compile_schema(schema)  # UnsupportedSchemaError up front
         self.schema = schema_of(schema)
-        if max_retries < 0:
-            raise InputError("max_retries must be 0 or more")
+        if not _whole(max_retries, 0):
+            raise InputError(f"max_retries must be a whole number, 0 or more, not {max_retries!r}")
         self.max_retries = max_retries
+        # 0 would read as "no limit" in _fit
+        if max_input_tokens is not None and not _whole(max_input_tokens, 1):
+            raise InputError(
+                f"max_input_tokens must be a whole number, at least 1, not {max_input_tokens!r}"
+            )
         self.max_input_tokens = max_input_tokens
         self.options = GenerationOptions.parse({"max_tokens": max_tokens, "temperature": 0.0})
         self.validator = validator(self.schema)
@@ -98,7 +107,15 @@ class Extractor:
             system += "Fields:\n" + "\n".join(fields) + "\n\n"
         system += "JSON Schema:\n" + json.dumps(self.schema, separators=(",", ":"))
         self.system = system
-        self.examples = [(t, v if isinstance(v, str) else json.dumps(v)) for t, v in examples or []]
+        self.examples = [self._example(ex) for ex in examples or []]
+
+    @staticmethod
+    def _example(ex: Any) -> tuple[str, str]:
+        """A few-shot example as (text, JSON text)."""
+        if not isinstance(ex, (tuple, list)) or len(ex) != 2 or not isinstance(ex[0], str):
+            raise InputError(f"an example must be a (text, value) pair: {ex!r}")
+        text, value = ex
+        return text, value if isinstance(value, str) else json.dumps(value)
 
     def _messages(self, text: str) -> list[Message]:
         msgs = [Message(role="system", content=self.system)]
