@@ -130,6 +130,15 @@ def test_invalid_setup_is_a_clear_error(labels, kwargs, match):
         Classifier(FakeEngine(), labels, **kwargs)
 
 
+def test_multi_label_questions_that_leave_no_room_for_the_text_are_a_clear_error():
+    labels = [f"topic{i}" for i in range(60)]  # 60 questions of about 40 tokens each
+    with pytest.raises(
+        InputError, match="take about 2600 tokens of the 2048-token context: give fewer labels"
+    ):
+        Classifier(FakeEngine(n_ctx=2048), labels, multi_label=True)
+    assert Classifier(FakeEngine(n_ctx=4096), labels, multi_label=True).classify("hello").labels
+
+
 def test_examples_that_leave_no_room_for_the_text_are_a_clear_error():
     shots = [(f"example {i} " + "word " * 40, "a") for i in range(20)]
     with pytest.raises(InputError, match="fewer or shorter examples"):

@@ -48,6 +48,8 @@ CHUNK_ITEMS = 64  # while short texts still fill whole llama_decode batches
 DOMAIN_SAMPLES = 8
 DOMAIN_MIN_WORDS = 40
 DOMAIN_MAX_WORDS = 120
+MULTI_FIXED_TOKENS = 200  # a multi-label prompt's instructions, before the text
+MULTI_LABEL_TOKENS = 40  # per label: its line in the instructions and its question
 MIN_PRIOR_SKEW = 0.2  # total variation from uniform below which the prior is not divided out
 
 Progress = Callable[[int, int], None]
@@ -209,10 +211,13 @@ class Classifier:
             self._prefix, self._suffix = self._split(self._single_messages())
         self._reserve = max(len(c) for c in self._conts) + 8
         fixed = len(self._prefix) + len(self._suffix) + self._reserve
+        if multi_label:  # the instructions and one question per label share the context
+            fixed = MULTI_FIXED_TOKENS + len(self.labels) * MULTI_LABEL_TOKENS
         if fixed + 16 > engine.n_ctx:  # no room left for the items' text
+            fewer = "labels" if multi_label else "or shorter examples or descriptions"
             raise InputError(
-                f"the instructions, labels and examples take {fixed} tokens of the "
-                f"{engine.n_ctx}-token context: give fewer or shorter examples or descriptions, "
+                f"the instructions, labels and examples take about {fixed} tokens of the "
+                f"{engine.n_ctx}-token context: give fewer {fewer}, "
                 "or a larger context (n_ctx, or EDGEWISE_N_CTX)"
             )
 
@@ -459,7 +464,9 @@ class Classifier:
             result = Classification(label=None)
             text, result.error = _checked(raw)
             if result.error is None:
-                room = self.engine.n_ctx - 200 - len(self.labels) * 40
+                room = (
+                    self.engine.n_ctx - MULTI_FIXED_TOKENS - len(self.labels) * MULTI_LABEL_TOKENS
+                )
                 toks, result.input_tokens, result.truncated = self._item_tokens(text, room)
                 t0 = time.perf_counter()
                 yes = self._yes(self.engine.detokenize(toks) if result.truncated else text)
