@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 import edgewise
-from edgewise import ContextLengthExceededError, Message, UnsupportedSchemaError
+from edgewise import CapabilityError, ContextLengthExceededError, Message, UnsupportedSchemaError
 from edgewise.errors import InputError, ModelLoadError
 
 from .conftest import GREEDY
@@ -209,6 +209,27 @@ def test_context_overflow_names_both_sizes():
         )
     finally:
         small.close()
+
+
+def test_a_closed_engine_is_a_clear_error_not_an_abort():
+    eng = edgewise.load("smollm2-135m", n_ctx=256)
+    clf = edgewise.Classifier(eng, ["spam", "ham"], calibrate=False)  # holds token ids
+    prefix = eng.prompt_tokens("Label:")
+    with eng:
+        pass
+    eng.close()  # a second close is harmless
+    calls = [
+        lambda: eng.tokenize("hi"),
+        lambda: eng.detokenize(prefix),
+        lambda: eng.generate("Hello", {"max_tokens": 2}),
+        lambda: list(eng.stream("Hello", {"max_tokens": 2})),
+        lambda: eng.score_batch(prefix, [[prefix[-1]]], [" yes"]),
+        lambda: eng.embed(["hi"]),
+        lambda: clf.classify("WIN A PRIZE"),
+    ]
+    for call in calls:
+        with pytest.raises(CapabilityError, match="is closed: load the model again"):
+            call()
 
 
 def test_embeddings_are_normalized_and_meaningful(engine):

@@ -433,6 +433,7 @@ class LlamaCppEngine:
         self.threads = threads or settings.threads
         self._lock = threading.RLock()
         self._stack = ExitStack()
+        self._closed = False
         lib = _lib()
         self._lib = lib
         from llama_cpp._internals import LlamaContext, LlamaModel
@@ -546,6 +547,14 @@ class LlamaCppEngine:
                 self._embed_ctx.close()
                 self._embed_ctx = None
             self._stack.close()
+            self._closed = True
+
+    def _check_open(self) -> None:
+        # llama.cpp aborts the process (or reads freed memory) on a freed model or context
+        if self._closed:
+            raise CapabilityError(
+                f"{self.name} is closed: load the model again (edgewise.load) to use it"
+            )
 
     def __enter__(self) -> LlamaCppEngine:
         return self
@@ -561,6 +570,7 @@ class LlamaCppEngine:
         return self._piece_bytes(token, special).decode("utf-8", "replace")
 
     def _piece_bytes(self, token: int, special: bool = False) -> bytes:
+        self._check_open()
         buf = ctypes.create_string_buffer(64)
         n = self._lib.llama_token_to_piece(self._vocab, token, buf, 64, 0, special)
         if n < 0:
@@ -569,6 +579,7 @@ class LlamaCppEngine:
         return buf.raw[:n]
 
     def _tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        self._check_open()
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: one line saying where
@@ -616,6 +627,7 @@ class LlamaCppEngine:
 
     # ------------------------------------------------------------------ KV cache slots
     def _need_ctx(self) -> None:
+        self._check_open()
         if self._ctx is None:
             raise CapabilityError(
                 f"{self.name} is an embedding model: it cannot generate or score text"
@@ -897,6 +909,7 @@ class LlamaCppEngine:
     ) -> Iterator[Chunk]:
         lib = self._lib
         with self._lock:
+            self._check_open()  # closed by another thread since stream() checked
             t0 = time.perf_counter()
             slot, cached = self._eval_prefix(tokens, need_logits=True)
             t1 = time.perf_counter()
@@ -1004,6 +1017,7 @@ class LlamaCppEngine:
             for t in items
         ]
         with self._lock:
+            self._check_open()  # closed by another thread since the check above
             return self._score_batch(prefix_tokens, item_tokens, conts, names, persist)
 
     def _score_batch(
@@ -1170,6 +1184,7 @@ class LlamaCppEngine:
 
     # ------------------------------------------------------------------ embeddings
     def _embedding_ctx(self) -> Any:
+        self._check_open()
         if self._embed_ctx is None:
             from llama_cpp._internals import LlamaContext
 
