@@ -240,6 +240,9 @@ def test_embeddings_are_normalized_and_meaningful(engine):
     assert all(abs(sum(x * x for x in v) - 1) < 1e-6 for v in vecs)
     dot = lambda x, y: sum(i * j for i, j in zip(x, y))  # noqa: E731
     assert dot(vecs[0], vecs[1]) > dot(vecs[0], vecs[2])
+    for texts in ("The cat sat on the mat.", None, [None]):  # a string is not 23 texts
+        with pytest.raises(InputError, match="embed takes a list of texts"):
+            engine.embed(texts)
 
 
 def test_tokens_and_empty_input(engine):

@@ -63,6 +63,20 @@ def test_fake_scores_and_embeddings():
     assert dot(a, b) > dot(a, c)
 
 
+@pytest.mark.parametrize(
+    ("texts", "match"),
+    [
+        ("one text", "not one string"),
+        (None, "not NoneType"),
+        (b"bytes", "not bytes"),
+        (["ok", None], "not NoneType items"),
+    ],
+)
+def test_embed_takes_a_list_of_texts(texts, match):
+    with pytest.raises(InputError, match=f"embed takes a list of texts, {match}"):
+        FakeEngine().embed(texts)
+
+
 def test_repack_overrides_name_the_repackable_matrices():
     """Q4_0 and IQ4_NL block matrices go to llama.cpp's repacked buffer; Q4_1 and odd rows stay."""
     from types import SimpleNamespace

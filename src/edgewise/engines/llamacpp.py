@@ -39,7 +39,14 @@ import numpy as np
 from edgewise import chat_template
 from edgewise.catalog import ModelEntry, resolve
 from edgewise.config import Settings
-from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt, collect
+from edgewise.engines.base import (
+    Prompt,
+    StopMatcher,
+    as_messages,
+    check_prompt,
+    check_texts,
+    collect,
+)
 from edgewise.engines.prefix_store import MIN_TOKENS as PERSIST_MIN_TOKENS
 from edgewise.engines.prefix_store import PrefixStore, file_id
 from edgewise.errors import (
@@ -1220,6 +1227,7 @@ class LlamaCppEngine:
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """L2-normalized pooled embeddings, one per text."""
+        texts = check_texts(texts)
         with self._lock:
             ctx = self._embedding_ctx()
             lib = self._lib
