@@ -125,6 +125,24 @@ def test_score_batch_matches_one_by_one(engine):
         assert max(row, key=lambda s: s.logprob).text == max(single, key=lambda s: s.logprob).text
 
 
+def test_more_multi_token_continuations_than_scratch_sequences():
+    """Past the scratch sequences (124 at n_ctx 4096; CLINC150 has 150 intents) the labels
+    are scored in runs, each keeping its own score."""
+    small = edgewise.load("smollm2-135m", n_ctx=64)  # 28 scratch sequences
+    try:
+        labels = [f" t{i}" for i in range(100, 100 + len(small._scratch) + 2)]
+        assert all(len(small.tokenize(label)) > 1 for label in labels)
+        prefix = "Pick the topic of the message.\n"
+        items = ["Message: my card was declined\nTopic:"]
+        (row,) = small.score_batch(prefix, items, labels)
+        assert [s.text for s in row] == labels
+        (tail,) = small.score_batch(prefix, items, labels[-4:])
+        for a, b in zip(row[-4:], tail):
+            assert a.logprob == pytest.approx(b.logprob, abs=0.5)
+    finally:
+        small.close()
+
+
 def test_score_batch_shares_leading_tokens(engine):
     """Items that start alike evaluate their common tokens once; a repeated item is not
     evaluated again; the scores are those of each item alone."""

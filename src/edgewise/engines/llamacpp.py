@@ -999,7 +999,9 @@ class LlamaCppEngine:
         each multi-token continuation, becomes a sequence that shares the prefix's KV cells,
         and as many as fit are evaluated in one llama_decode call. Items that start with the
         same tokens evaluate those once, and an item given twice is evaluated once. ``persist`` marks a prefix
-        that later processes will use again (a classifier's prompt): it is kept on disk.
+        that later processes will use again (a classifier's prompt): it is kept on disk. More
+        multi-token continuations than scratch sequences (a classifier with 150 labels) are
+        scored in runs, each over the cached prefix.
         """
         self._need_ctx()
         if not continuations:
@@ -1023,9 +1025,31 @@ class LlamaCppEngine:
             else [int(x) for x in t]
             for t in items
         ]
+        # every multi-token continuation of an item takes a scratch sequence, so more of them
+        # than there are scratch sequences are scored in runs that each fit
+        runs: list[list[int]] = [[]]
+        n_multi = 0
+        for k, c in enumerate(conts):
+            if len(c) > 1:
+                if n_multi == len(self._scratch):
+                    runs.append([])
+                    n_multi = 0
+                n_multi += 1
+            runs[-1].append(k)
+        rows: list[list[ContinuationScore]] = [[] for _ in items]
         with self._lock:
             self._check_open()  # closed by another thread since the check above
-            return self._score_batch(prefix_tokens, item_tokens, conts, names, persist)
+            for run in runs:
+                part = self._score_batch(
+                    prefix_tokens,
+                    item_tokens,
+                    [conts[k] for k in run],
+                    [names[k] for k in run],
+                    persist,
+                )
+                for row, scores in zip(rows, part):
+                    row.extend(scores)
+        return rows
 
     def _score_batch(
         self,
@@ -1053,11 +1077,7 @@ class LlamaCppEngine:
                 toks = [prefix[-1]]
             jobs.append(_Job(share=share, tokens=toks))
         results: list[list[ContinuationScore]] = [[] for _ in items]
-        n_seqs_per_job = max(1, len(multi))
-        if n_seqs_per_job > len(self._scratch):
-            raise EdgewiseError(
-                f"at most {len(self._scratch)} multi-token continuations can be scored at once"
-            )
+        n_seqs_per_job = max(1, len(multi))  # at most the scratch sequences (score_batch)
         # Items in token order, so that items starting alike ("Re: [list] ...") sit next to
         # each other and evaluate their common leading tokens once, in cells all their
         # sequences share; an item identical to another is not evaluated again.
