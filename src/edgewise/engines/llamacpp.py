@@ -432,6 +432,12 @@ class LlamaCppEngine:
         chat: bool | None = None,
         settings: Settings | None = None,
     ) -> None:
+        for option, value in (("n_ctx", n_ctx), ("threads", threads), ("n_batch", n_batch)):
+            # llama.cpp takes a negative size as "could not create a context", or as it is
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value <= 0
+            ):
+                raise InvalidOptionsError(f"{option} must be a positive integer, got {value!r}")
         settings = settings or Settings.from_env()
         self.path = Path(path)
         self.info: GGUFInfo = read_gguf(self.path)  # refuses non-GGUF and truncated files
