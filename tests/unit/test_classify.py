@@ -172,6 +172,17 @@ def test_classify_many_and_route_many_take_a_generator(multi_label):
     assert [d.route in ("a", "b") for d in router.route_many(t for t in ["x", "y"])] == [True] * 2
 
 
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_progress_reaches_the_total_when_every_item_is_invalid(multi_label):
+    calls: list[tuple[int, int]] = []
+    clf = Classifier(FakeEngine(), ["a", "b"], multi_label=multi_label)
+    results = clf.classify_many(["", "  ", None], progress=lambda *a: calls.append(a))
+    assert all(r.error for r in results) and calls and calls[-1] == (3, 3)
+    calls.clear()
+    clf.classify_many(["one", "", "two"], progress=lambda *a: calls.append(a))
+    assert calls[-1] == (3, 3) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
 def test_domain_calibration_draws_word_bags_from_the_task_text():
     eng = FakeEngine()
     texts = [f"invoice {i} for the order of blue widgets shipped last week" for i in range(10)]

@@ -403,7 +403,8 @@ class Classifier:
         # in token order, so items that start alike share a chunk and their leading tokens
         # are evaluated once (see LlamaCppEngine.score_batch); results keep the input order
         pending.sort(key=lambda p: p[1])
-        if progress is not None and pending:  # the calibration is done: the bar can start
+        # the calibration is done: the bar can start (and ends here when no item is valid)
+        if progress is not None and texts:
             progress(done, len(texts))
         for chunk in _chunks(pending):
             t0 = time.perf_counter()
