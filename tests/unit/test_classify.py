@@ -203,6 +203,17 @@ def test_domain_calibration_draws_word_bags_from_the_task_text():
         Classifier(eng, ["a", "b"], calibration="magic")
 
 
+def test_one_text_alone_is_calibrated_content_free_not_against_its_own_words():
+    eng = FakeEngine()
+    text = "WIN a FREE cruise and a gift card, click the link now to claim your prize " * 4
+    Classifier(eng, ["spam", "ham"]).classify(text)  # 60 words, but one text
+    first = [c for c in eng.calls if c["op"] == "score"][0]
+    assert len(first["items"]) == len(CONTENT_FREE)
+    Classifier(eng, ["spam", "ham"], examples=[("Lunch at noon?", "ham")]).classify(text)
+    first = [c for c in eng.calls if c["op"] == "score"][2]  # with an example: two texts
+    assert len(first["items"]) == 8
+
+
 def test_a_near_uniform_prior_is_not_divided_out():
     """A mild bias (prior 0.43/0.57 here) is left alone; a strong one is removed."""
 
