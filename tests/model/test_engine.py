@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 import edgewise
-from edgewise import ContextLengthExceededError, Message, UnsupportedSchemaError
+from edgewise import CapabilityError, ContextLengthExceededError, Message, UnsupportedSchemaError
 from edgewise.errors import InputError, ModelLoadError
 
 from .conftest import GREEDY
@@ -125,6 +125,24 @@ def test_score_batch_matches_one_by_one(engine):
         assert max(row, key=lambda s: s.logprob).text == max(single, key=lambda s: s.logprob).text
 
 
+def test_more_multi_token_continuations_than_scratch_sequences():
+    """Past the scratch sequences (124 at n_ctx 4096; CLINC150 has 150 intents) the labels
+    are scored in runs, each keeping its own score."""
+    small = edgewise.load("smollm2-135m", n_ctx=64)  # 28 scratch sequences
+    try:
+        labels = [f" t{i}" for i in range(100, 100 + len(small._scratch) + 2)]
+        assert all(len(small.tokenize(label)) > 1 for label in labels)
+        prefix = "Pick the topic of the message.\n"
+        items = ["Message: my card was declined\nTopic:"]
+        (row,) = small.score_batch(prefix, items, labels)
+        assert [s.text for s in row] == labels
+        (tail,) = small.score_batch(prefix, items, labels[-4:])
+        for a, b in zip(row[-4:], tail):
+            assert a.logprob == pytest.approx(b.logprob, abs=0.5)
+    finally:
+        small.close()
+
+
 def test_score_batch_shares_leading_tokens(engine):
     """Items that start alike evaluate their common tokens once; a repeated item is not
     evaluated again; the scores are those of each item alone."""
@@ -211,6 +229,27 @@ def test_context_overflow_names_both_sizes():
         small.close()
 
 
+def test_a_closed_engine_is_a_clear_error_not_an_abort():
+    eng = edgewise.load("smollm2-135m", n_ctx=256)
+    clf = edgewise.Classifier(eng, ["spam", "ham"], calibrate=False)  # holds token ids
+    prefix = eng.prompt_tokens("Label:")
+    with eng:
+        pass
+    eng.close()  # a second close is harmless
+    calls = [
+        lambda: eng.tokenize("hi"),
+        lambda: eng.detokenize(prefix),
+        lambda: eng.generate("Hello", {"max_tokens": 2}),
+        lambda: list(eng.stream("Hello", {"max_tokens": 2})),
+        lambda: eng.score_batch(prefix, [[prefix[-1]]], [" yes"]),
+        lambda: eng.embed(["hi"]),
+        lambda: clf.classify("WIN A PRIZE"),
+    ]
+    for call in calls:
+        with pytest.raises(CapabilityError, match="is closed: load the model again"):
+            call()
+
+
 def test_embeddings_are_normalized_and_meaningful(engine):
     vecs = engine.embed(
         ["The cat sat on the mat.", "A cat was sitting on a mat.", "Quarterly tax filing deadline"]
@@ -219,6 +258,9 @@ def test_embeddings_are_normalized_and_meaningful(engine):
     assert all(abs(sum(x * x for x in v) - 1) < 1e-6 for v in vecs)
     dot = lambda x, y: sum(i * j for i, j in zip(x, y))  # noqa: E731
     assert dot(vecs[0], vecs[1]) > dot(vecs[0], vecs[2])
+    for texts in ("The cat sat on the mat.", None, [None]):  # a string is not 23 texts
+        with pytest.raises(InputError, match="embed takes a list of texts"):
+            engine.embed(texts)
 
 
 def test_tokens_and_empty_input(engine):

@@ -47,6 +47,22 @@ def test_batch_matches_one_by_one(engine):
             assert abs(b.scores[label] - s.scores[label]) < 0.1
 
 
+def test_a_long_text_alone_keeps_its_evidence(engine):
+    # domain calibration drawn from this email's own words came out ham 0.51; one text alone
+    # is calibrated content-free instead
+    email = (
+        "Congratulations! You have been selected to WIN a FREE cruise to the Bahamas and a $1000 "
+        "gift card. Click the link now to claim your prize before it expires. Limited offer, act "
+        "fast, reply with your bank details to receive your reward today. Winners are announced "
+        "every hour, do not miss out!"
+    )
+    assert len(email.split()) >= 40
+    alone = Classifier(engine, ["spam", "ham"]).classify(email)
+    content_free = Classifier(engine, ["spam", "ham"], calibration="content_free").classify(email)
+    assert alone.scores == pytest.approx(content_free.scores, abs=1e-3)
+    assert alone.label == "spam"
+
+
 def test_a_label_is_scored_as_the_whole_answer(engine):
     # "spam" is two tokens here ("sp" "am"); the end-of-turn token after each label makes the
     # score that of the complete answer, not of a word the label merely starts

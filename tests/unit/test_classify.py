@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from edgewise import Classifier, FakeEngine
+from edgewise import Classifier, FakeEngine, Router, classify_many
 from edgewise.errors import InputError
 from edgewise.tasks.classify import CONTENT_FREE
 
@@ -117,11 +117,26 @@ def test_texts_that_are_not_strings_or_not_unicode_are_item_errors(multi_label):
         (["a", "b"], {"examples": [{"text": 5, "label": "a"}]}, "as strings"),
         (["a", "b"], {"multi_label": True, "examples": [("t", "a")]}, "not used for multi-label"),
         (["a\udcff", "b"], {}, "not valid Unicode"),
+        (None, {}, "a list of strings, not NoneType"),
+        ([None, "a"], {}, "non-empty strings"),
+        (["a", 2], {}, "non-empty strings"),
+        (["a", "b"], {"max_input_tokens": "256"}, "whole number"),
+        (["a", "b"], {"max_input_tokens": 2.5}, "whole number"),
+        (["a", "b"], {"max_input_tokens": 0}, "at least 1"),
     ],
 )
 def test_invalid_setup_is_a_clear_error(labels, kwargs, match):
     with pytest.raises(InputError, match=match):
         Classifier(FakeEngine(), labels, **kwargs)
+
+
+def test_multi_label_questions_that_leave_no_room_for_the_text_are_a_clear_error():
+    labels = [f"topic{i}" for i in range(60)]  # 60 questions of about 40 tokens each
+    with pytest.raises(
+        InputError, match="take about 2600 tokens of the 2048-token context: give fewer labels"
+    ):
+        Classifier(FakeEngine(n_ctx=2048), labels, multi_label=True)
+    assert Classifier(FakeEngine(n_ctx=4096), labels, multi_label=True).classify("hello").labels
 
 
 def test_examples_that_leave_no_room_for_the_text_are_a_clear_error():
@@ -130,9 +145,42 @@ def test_examples_that_leave_no_room_for_the_text_are_a_clear_error():
         Classifier(FakeEngine(n_ctx=512), ["a", "b"], examples=shots)
 
 
-def test_classify_many_rejects_a_bare_string():
-    with pytest.raises(InputError, match="list of texts"):
-        Classifier(FakeEngine(), ["a", "b"]).classify_many("abc")
+@pytest.mark.parametrize("multi_label", [False, True])
+@pytest.mark.parametrize(
+    "texts, match",
+    [
+        ("abc", "not one string"),
+        (None, "not NoneType"),
+        (5, "not int"),
+        (b"abc", "not bytes"),
+        ({"text": "abc"}, "not dict"),
+    ],
+)
+def test_classify_many_rejects_what_is_not_a_list_of_texts(texts, match, multi_label):
+    with pytest.raises(InputError, match=f"list of texts, {match}"):
+        Classifier(FakeEngine(), ["a", "b"], multi_label=multi_label).classify_many(texts)
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_classify_many_and_route_many_take_a_generator(multi_label):
+    clf = Classifier(FakeEngine(), ["a", "b"], multi_label=multi_label)
+    results = clf.classify_many(t for t in ["one text", "", "another"])
+    assert [r.error for r in results] == [None, "empty text", None]
+    got = classify_many((t for t in ["one", "two"]), ["a", "b"], engine=FakeEngine())
+    assert len(got) == 2 and all(r.label in ("a", "b") for r in got)
+    router = Router({"labels": {"a": {}, "b": {}}}, engine=FakeEngine())
+    assert [d.route in ("a", "b") for d in router.route_many(t for t in ["x", "y"])] == [True] * 2
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_progress_reaches_the_total_when_every_item_is_invalid(multi_label):
+    calls: list[tuple[int, int]] = []
+    clf = Classifier(FakeEngine(), ["a", "b"], multi_label=multi_label)
+    results = clf.classify_many(["", "  ", None], progress=lambda *a: calls.append(a))
+    assert all(r.error for r in results) and calls and calls[-1] == (3, 3)
+    calls.clear()
+    clf.classify_many(["one", "", "two"], progress=lambda *a: calls.append(a))
+    assert calls[-1] == (3, 3) and [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 
 def test_domain_calibration_draws_word_bags_from_the_task_text():
@@ -153,6 +201,17 @@ def test_domain_calibration_draws_word_bags_from_the_task_text():
     assert len(eng.calls[before]["items"]) == len(CONTENT_FREE)
     with pytest.raises(InputError, match="calibration"):
         Classifier(eng, ["a", "b"], calibration="magic")
+
+
+def test_one_text_alone_is_calibrated_content_free_not_against_its_own_words():
+    eng = FakeEngine()
+    text = "WIN a FREE cruise and a gift card, click the link now to claim your prize " * 4
+    Classifier(eng, ["spam", "ham"]).classify(text)  # 60 words, but one text
+    first = [c for c in eng.calls if c["op"] == "score"][0]
+    assert len(first["items"]) == len(CONTENT_FREE)
+    Classifier(eng, ["spam", "ham"], examples=[("Lunch at noon?", "ham")]).classify(text)
+    first = [c for c in eng.calls if c["op"] == "score"][2]  # with an example: two texts
+    assert len(first["items"]) == 8
 
 
 def test_a_near_uniform_prior_is_not_divided_out():

@@ -624,6 +624,12 @@ def test_script_objects_are_checked_too():
         Conversation(script, FakeEngine())
 
 
+@pytest.mark.parametrize("script", [None, 5, ["goal"]])
+def test_a_script_of_another_type_is_an_input_error(script):
+    with pytest.raises(InputError, match="a script is a Script, a mapping or a YAML file path"):
+        Conversation(script, FakeEngine())
+
+
 # ---------------------------------------------------------------------- CLI
 @pytest.fixture
 def cli_engine(monkeypatch, engine):

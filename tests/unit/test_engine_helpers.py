@@ -63,6 +63,32 @@ def test_fake_scores_and_embeddings():
     assert dot(a, b) > dot(a, c)
 
 
+@pytest.mark.parametrize(
+    ("texts", "match"),
+    [
+        ("one text", "not one string"),
+        (None, "not NoneType"),
+        (b"bytes", "not bytes"),
+        (["ok", None], "not NoneType items"),
+    ],
+)
+def test_embed_takes_a_list_of_texts(texts, match):
+    with pytest.raises(InputError, match=f"embed takes a list of texts, {match}"):
+        FakeEngine().embed(texts)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"n_ctx": -1}, {"n_ctx": 0}, {"n_ctx": "4096"}, {"threads": -2}, {"n_batch": 0.5}],
+)
+def test_engine_sizes_are_positive_integers(kwargs):
+    from edgewise.engines.llamacpp import LlamaCppEngine
+
+    ((name, value),) = kwargs.items()
+    with pytest.raises(InvalidOptionsError, match=f"{name} must be a positive integer, got"):
+        LlamaCppEngine("no-such-file.gguf", **kwargs)  # refused before the file is read
+
+
 def test_repack_overrides_name_the_repackable_matrices():
     """Q4_0 and IQ4_NL block matrices go to llama.cpp's repacked buffer; Q4_1 and odd rows stay."""
     from types import SimpleNamespace

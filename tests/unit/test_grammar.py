@@ -55,6 +55,12 @@ def test_cached():
         ({"$ref": "https://example.com/s.json"}, "local"),
         ({"$ref": "#/$defs/missing"}, "points nowhere"),
         ({"type": "object", "properties": {}, "required": ["x"]}, "required"),
+        (
+            {"type": "object", "properties": {"name": {}}, "required": "name"},
+            "required must be an array of property names",
+        ),
+        ({"type": "object", "properties": {"a": {}}, "required": None}, "required must be an"),
+        ({"type": "object", "properties": {"a": {}}, "required": [1]}, "required must be an"),
         ({"type": "banana"}, "unknown type"),
         ({"allOf": [{"type": "string"}, {"maxLength": 3}]}, "allOf"),
     ],

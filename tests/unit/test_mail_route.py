@@ -12,7 +12,7 @@ import pytest
 
 from edgewise import FakeEngine, Router, triage
 from edgewise.errors import InputError
-from edgewise.tasks.mail import count_inbox, html_to_text, read_inbox
+from edgewise.tasks.mail import Email, count_inbox, html_to_text, read_inbox
 from edgewise.tasks.route import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,6 +172,19 @@ def test_triage_streams_in_order_and_reports_the_broken_message():
     )
     dumped = results[0].model_dump(by_alias=True)
     assert "from" in dumped and "sender" not in dumped
+
+
+@pytest.mark.parametrize(
+    ("inbox", "kind"), [(None, "NoneType"), (5, "int"), (["a text"], "str items"), (b"x", "bytes")]
+)
+def test_triage_refuses_what_is_not_an_inbox_or_emails(inbox, kind):
+    with pytest.raises(InputError, match=f"triage takes an inbox .*Email objects, not {kind}"):
+        list(triage(inbox, engine=FakeEngine()))
+
+
+def test_triage_takes_email_objects():
+    mails = [Email(id="1", subject="Server down"), Email(id="2", body="Lunch?")]
+    assert [r.id for r in triage(iter(mails), engine=FakeEngine())] == ["1", "2"]
 
 
 def test_triage_reports_progress_within_each_batch():

@@ -141,7 +141,15 @@ def test_language_and_context_reach_the_prompt():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"), [({"type": "poem"}, "unknown summary type"), ({"length": "xl"}, "length")]
+    ("kwargs", "match"),
+    [
+        ({"type": "poem"}, "unknown summary type"),
+        ({"length": "xl"}, "length"),
+        ({"type": ["tldr"]}, "unknown summary type"),
+        ({"length": ["short"]}, "unknown length"),
+        ({"language": 5}, "language must be a string, not int"),
+        ({"context": ["a"]}, "context must be a string, not list"),
+    ],
 )
 def test_bad_options(kwargs, match):
     with pytest.raises(InputError, match=match):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from edgewise.errors import EdgewiseError, InputError
@@ -87,6 +87,20 @@ def as_messages(prompt: Sequence[Message] | Sequence[dict[str, str]]) -> list[Me
             out.append(Message.model_validate(m))
         except Exception as exc:  # pydantic ValidationError or TypeError
             raise InputError(f"message {i} is not a valid chat message: {exc}") from None
+    return out
+
+
+def check_texts(texts: object, what: str = "embed") -> list[str]:
+    """The texts of a call that takes a list of them; one bare string would be read as its
+    characters (one vector per character), so it is an InputError, as anything else is."""
+    if isinstance(texts, str):
+        raise InputError(f"{what} takes a list of texts, not one string: wrap it as [text]")
+    if isinstance(texts, (bytes, Mapping)) or not isinstance(texts, Iterable):
+        raise InputError(f"{what} takes a list of texts, not {type(texts).__name__}")
+    out = list(texts)
+    for text in out:
+        if not isinstance(text, str):
+            raise InputError(f"{what} takes a list of texts, not {type(text).__name__} items")
     return out
 
 

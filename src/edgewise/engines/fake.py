@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from edgewise import chat_template
-from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt, collect
+from edgewise.engines.base import (
+    Prompt,
+    StopMatcher,
+    as_messages,
+    check_prompt,
+    check_texts,
+    collect,
+)
 from edgewise.errors import ContextLengthExceededError, EdgewiseError, check_unicode
 from edgewise.structured import compile_schema
 from edgewise.types import (
@@ -194,7 +201,7 @@ class FakeEngine:
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Hashed character-trigram vectors (64 dims), L2-normalized."""
         out = []
-        for text in texts:
+        for text in check_texts(texts):
             vec = [0.0] * 64
             padded = f"  {text.lower()}  "
             for i in range(len(padded) - 2):

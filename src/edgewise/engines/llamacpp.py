@@ -39,7 +39,14 @@ import numpy as np
 from edgewise import chat_template
 from edgewise.catalog import ModelEntry, resolve
 from edgewise.config import Settings
-from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt, collect
+from edgewise.engines.base import (
+    Prompt,
+    StopMatcher,
+    as_messages,
+    check_prompt,
+    check_texts,
+    collect,
+)
 from edgewise.engines.prefix_store import MIN_TOKENS as PERSIST_MIN_TOKENS
 from edgewise.engines.prefix_store import PrefixStore, file_id
 from edgewise.errors import (
@@ -425,6 +432,12 @@ class LlamaCppEngine:
         chat: bool | None = None,
         settings: Settings | None = None,
     ) -> None:
+        for option, value in (("n_ctx", n_ctx), ("threads", threads), ("n_batch", n_batch)):
+            # llama.cpp takes a negative size as "could not create a context", or as it is
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value <= 0
+            ):
+                raise InvalidOptionsError(f"{option} must be a positive integer, got {value!r}")
         settings = settings or Settings.from_env()
         self.path = Path(path)
         self.info: GGUFInfo = read_gguf(self.path)  # refuses non-GGUF and truncated files
@@ -433,6 +446,7 @@ class LlamaCppEngine:
         self.threads = threads or settings.threads
         self._lock = threading.RLock()
         self._stack = ExitStack()
+        self._closed = False
         lib = _lib()
         self._lib = lib
         from llama_cpp._internals import LlamaContext, LlamaModel
@@ -546,6 +560,14 @@ class LlamaCppEngine:
                 self._embed_ctx.close()
                 self._embed_ctx = None
             self._stack.close()
+            self._closed = True
+
+    def _check_open(self) -> None:
+        # llama.cpp aborts the process (or reads freed memory) on a freed model or context
+        if self._closed:
+            raise CapabilityError(
+                f"{self.name} is closed: load the model again (edgewise.load) to use it"
+            )
 
     def __enter__(self) -> LlamaCppEngine:
         return self
@@ -561,6 +583,7 @@ class LlamaCppEngine:
         return self._piece_bytes(token, special).decode("utf-8", "replace")
 
     def _piece_bytes(self, token: int, special: bool = False) -> bytes:
+        self._check_open()
         buf = ctypes.create_string_buffer(64)
         n = self._lib.llama_token_to_piece(self._vocab, token, buf, 64, 0, special)
         if n < 0:
@@ -569,6 +592,7 @@ class LlamaCppEngine:
         return buf.raw[:n]
 
     def _tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        self._check_open()
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: one line saying where
@@ -616,6 +640,7 @@ class LlamaCppEngine:
 
     # ------------------------------------------------------------------ KV cache slots
     def _need_ctx(self) -> None:
+        self._check_open()
         if self._ctx is None:
             raise CapabilityError(
                 f"{self.name} is an embedding model: it cannot generate or score text"
@@ -897,6 +922,7 @@ class LlamaCppEngine:
     ) -> Iterator[Chunk]:
         lib = self._lib
         with self._lock:
+            self._check_open()  # closed by another thread since stream() checked
             t0 = time.perf_counter()
             slot, cached = self._eval_prefix(tokens, need_logits=True)
             t1 = time.perf_counter()
@@ -979,7 +1005,9 @@ class LlamaCppEngine:
         each multi-token continuation, becomes a sequence that shares the prefix's KV cells,
         and as many as fit are evaluated in one llama_decode call. Items that start with the
         same tokens evaluate those once, and an item given twice is evaluated once. ``persist`` marks a prefix
-        that later processes will use again (a classifier's prompt): it is kept on disk.
+        that later processes will use again (a classifier's prompt): it is kept on disk. More
+        multi-token continuations than scratch sequences (a classifier with 150 labels) are
+        scored in runs, each over the cached prefix.
         """
         self._need_ctx()
         if not continuations:
@@ -1003,8 +1031,31 @@ class LlamaCppEngine:
             else [int(x) for x in t]
             for t in items
         ]
+        # every multi-token continuation of an item takes a scratch sequence, so more of them
+        # than there are scratch sequences are scored in runs that each fit
+        runs: list[list[int]] = [[]]
+        n_multi = 0
+        for k, c in enumerate(conts):
+            if len(c) > 1:
+                if n_multi == len(self._scratch):
+                    runs.append([])
+                    n_multi = 0
+                n_multi += 1
+            runs[-1].append(k)
+        rows: list[list[ContinuationScore]] = [[] for _ in items]
         with self._lock:
-            return self._score_batch(prefix_tokens, item_tokens, conts, names, persist)
+            self._check_open()  # closed by another thread since the check above
+            for run in runs:
+                part = self._score_batch(
+                    prefix_tokens,
+                    item_tokens,
+                    [conts[k] for k in run],
+                    [names[k] for k in run],
+                    persist,
+                )
+                for row, scores in zip(rows, part):
+                    row.extend(scores)
+        return rows
 
     def _score_batch(
         self,
@@ -1032,11 +1083,7 @@ class LlamaCppEngine:
                 toks = [prefix[-1]]
             jobs.append(_Job(share=share, tokens=toks))
         results: list[list[ContinuationScore]] = [[] for _ in items]
-        n_seqs_per_job = max(1, len(multi))
-        if n_seqs_per_job > len(self._scratch):
-            raise EdgewiseError(
-                f"at most {len(self._scratch)} multi-token continuations can be scored at once"
-            )
+        n_seqs_per_job = max(1, len(multi))  # at most the scratch sequences (score_batch)
         # Items in token order, so that items starting alike ("Re: [list] ...") sit next to
         # each other and evaluate their common leading tokens once, in cells all their
         # sequences share; an item identical to another is not evaluated again.
@@ -1170,6 +1217,7 @@ class LlamaCppEngine:
 
     # ------------------------------------------------------------------ embeddings
     def _embedding_ctx(self) -> Any:
+        self._check_open()
         if self._embed_ctx is None:
             from llama_cpp._internals import LlamaContext
 
@@ -1205,6 +1253,7 @@ class LlamaCppEngine:
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """L2-normalized pooled embeddings, one per text."""
+        texts = check_texts(texts)
         with self._lock:
             ctx = self._embedding_ctx()
             lib = self._lib

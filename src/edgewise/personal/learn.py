@@ -58,6 +58,7 @@ from edgewise.engines.base import Engine
 from edgewise.errors import InputError
 from edgewise.personal.embed import CharNgrams, Embedder
 from edgewise.personal.profile import MAX_TEXT_CHARS, Feedback, Profile, open_profile
+from edgewise.tasks import text_list
 from edgewise.tasks.classify import Classification, Classifier, Example, Progress
 
 CHAR_WEIGHT = 0.3  # share of the character n-gram similarity in the mix
@@ -236,8 +237,7 @@ class PersonalClassifier:
         self, texts: Sequence[str], *, progress: Progress | None = None
     ) -> list[Classification]:
         """Classify texts with the corrections' evidence (see the module docstring)."""
-        if isinstance(texts, str):
-            raise InputError("classify_many takes a list of texts, not one string")
+        texts = text_list(texts, "classify_many")
         if not self.corrections:
             return self.base.classify_many(texts, progress=progress)
         results: list[Classification] = [Classification(label=None) for _ in texts]

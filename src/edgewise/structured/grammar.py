@@ -367,6 +367,9 @@ class _Builder:
         if additional not in (False, True):
             raise UnsupportedSchemaError("additionalProperties as a schema is not supported", path)
         required = schema.get("required", [])
+        # a string would be read as its characters ("name" -> n, a, m, e)
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise UnsupportedSchemaError("required must be an array of property names", path)
         unknown = [r for r in required if r not in props]
         if unknown:
             raise UnsupportedSchemaError(f"required names undefined properties: {unknown}", path)

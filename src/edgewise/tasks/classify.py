@@ -12,7 +12,8 @@ SmolLM2-135M put all 200 SMS of a sample in one class). ``calibrate=True`` (the 
 divides that prior out. The prior is the label distribution the same prompt gives for texts
 that carry no label: by default (``calibration="domain"``) bags of words drawn at random from
 the task's own text, the few-shot examples and the first batch (domain-context calibration,
-Fei et al., 2023); with ``calibration="content_free"``, or too little text, the inputs "",
+Fei et al., 2023); with ``calibration="content_free"``, too little text or one text alone
+(``classify(text)``), the inputs "",
 "N/A" and "[MASK]" (Zhao et al., 2021). The prior is computed once per Classifier.
 
 A prior close to uniform (total variation from uniform below ``MIN_PRIOR_SKEW``) is left
@@ -28,13 +29,14 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from edgewise.engines.base import Engine
 from edgewise.errors import ContextLengthExceededError, InputError, check_unicode
+from edgewise.tasks import text_list
 from edgewise.types import Message
 
 SENTINEL = "\u2063EDGEWISE_ITEM\u2063"
@@ -47,6 +49,8 @@ CHUNK_ITEMS = 64  # while short texts still fill whole llama_decode batches
 DOMAIN_SAMPLES = 8
 DOMAIN_MIN_WORDS = 40
 DOMAIN_MAX_WORDS = 120
+MULTI_FIXED_TOKENS = 200  # a multi-label prompt's instructions, before the text
+MULTI_LABEL_TOKENS = 40  # per label: its line in the instructions and its question
 MIN_PRIOR_SKEW = 0.2  # total variation from uniform below which the prior is not divided out
 
 Progress = Callable[[int, int], None]
@@ -177,8 +181,14 @@ class Classifier:
         ):
             raise InputError(f"threshold must be between 0 and 1, not {threshold}")
         self.threshold = threshold
-        if max_input_tokens is not None and max_input_tokens < 1:
-            raise InputError("max_input_tokens must be at least 1")
+        if max_input_tokens is not None and (
+            not isinstance(max_input_tokens, int)
+            or isinstance(max_input_tokens, bool)
+            or max_input_tokens < 1
+        ):
+            raise InputError(
+                f"max_input_tokens must be a whole number, at least 1, not {max_input_tokens!r}"
+            )
         self.max_input_tokens = max_input_tokens
         if calibration not in ("domain", "content_free"):
             raise InputError(f"calibration must be 'domain' or 'content_free', not {calibration!r}")
@@ -202,10 +212,13 @@ class Classifier:
             self._prefix, self._suffix = self._split(self._single_messages())
         self._reserve = max(len(c) for c in self._conts) + 8
         fixed = len(self._prefix) + len(self._suffix) + self._reserve
+        if multi_label:  # the instructions and one question per label share the context
+            fixed = MULTI_FIXED_TOKENS + len(self.labels) * MULTI_LABEL_TOKENS
         if fixed + 16 > engine.n_ctx:  # no room left for the items' text
+            fewer = "labels" if multi_label else "or shorter examples or descriptions"
             raise InputError(
-                f"the instructions, labels and examples take {fixed} tokens of the "
-                f"{engine.n_ctx}-token context: give fewer or shorter examples or descriptions, "
+                f"the instructions, labels and examples take about {fixed} tokens of the "
+                f"{engine.n_ctx}-token context: give fewer {fewer}, "
                 "or a larger context (n_ctx, or EDGEWISE_N_CTX)"
             )
 
@@ -221,9 +234,13 @@ class Classifier:
     def _check_labels(labels: Sequence[str], multi_label: bool) -> list[str]:
         if isinstance(labels, str):
             labels = [p.strip() for p in labels.split(",")]
-        out = [str(lab).strip() for lab in labels]
-        if any(not lab for lab in out):
+        if not isinstance(labels, Iterable):
+            raise InputError(f"labels must be a list of strings, not {type(labels).__name__}")
+        labels = list(labels)
+        # str(None) would make "None" a label
+        if any(not isinstance(lab, str) or not lab.strip() for lab in labels):
             raise InputError("labels must be non-empty strings")
+        out = [lab.strip() for lab in labels]
         if len(set(out)) != len(out):
             raise InputError(f"labels must be unique: {out}")
         if len(out) < (1 if multi_label else 2):
@@ -321,11 +338,13 @@ class Classifier:
         Domain-context calibration (Fei et al., 2023): bags of words drawn at random from the
         task's own unlabelled text (the examples and the first batch) carry the domain's
         vocabulary but no label, which measures the bias better than "N/A" does. With too
-        little text to draw from, the content-free inputs are used.
+        little text to draw from, or one text alone, the content-free inputs are used.
         """
         corpus = [ex.text for ex in self.examples] + [t for t in texts[:200] if _unicode(t)]
         words = " ".join(corpus).split()
-        if len(words) < DOMAIN_MIN_WORDS:
+        # bags of one text's own words carry its label: dividing them out cancels its evidence
+        # (a 52-word spam email, alone, came out ham 0.51 instead of spam 0.90)
+        if len(corpus) < 2 or len(words) < DOMAIN_MIN_WORDS:
             return list(CONTENT_FREE)
         lengths = sorted(len(t.split()) for t in corpus)
         size = max(3, min(lengths[len(lengths) // 2], DOMAIN_MAX_WORDS))
@@ -387,7 +406,8 @@ class Classifier:
         # in token order, so items that start alike share a chunk and their leading tokens
         # are evaluated once (see LlamaCppEngine.score_batch); results keep the input order
         pending.sort(key=lambda p: p[1])
-        if progress is not None and pending:  # the calibration is done: the bar can start
+        # the calibration is done: the bar can start (and ends here when no item is valid)
+        if progress is not None and texts:
             progress(done, len(texts))
         for chunk in _chunks(pending):
             t0 = time.perf_counter()
@@ -448,7 +468,9 @@ class Classifier:
             result = Classification(label=None)
             text, result.error = _checked(raw)
             if result.error is None:
-                room = self.engine.n_ctx - 200 - len(self.labels) * 40
+                room = (
+                    self.engine.n_ctx - MULTI_FIXED_TOKENS - len(self.labels) * MULTI_LABEL_TOKENS
+                )
                 toks, result.input_tokens, result.truncated = self._item_tokens(text, room)
                 t0 = time.perf_counter()
                 yes = self._yes(self.engine.detokenize(toks) if result.truncated else text)
@@ -487,8 +509,7 @@ class Classifier:
         self, texts: Sequence[str], *, progress: Progress | None = None
     ) -> list[Classification]:
         """Classify many texts; a bad item gets ``error`` set and the rest go on."""
-        if isinstance(texts, str):
-            raise InputError("classify_many takes a list of texts, not one string")
+        texts = text_list(texts, "classify_many")
         if self.multi_label:
             return self._run_multi(texts, progress)
         return self._run_single(texts, progress)

@@ -475,7 +475,14 @@ class Conversation:
 
         if isinstance(script, (str, Path)):
             script = load_script(script)
-        self.script = parse_script(script) if isinstance(script, Mapping) else check_script(script)
+        if isinstance(script, Mapping):
+            self.script = parse_script(script)
+        elif isinstance(script, Script):
+            self.script = check_script(script)
+        else:  # before the default model loads
+            raise InputError(
+                f"a script is a Script, a mapping or a YAML file path, not {type(script).__name__}"
+            )
         self.engine = engine or default_engine()
         if not (self.engine.supports_grammar and self.engine.supports_scoring):
             raise CapabilityError(f"{self.engine.name}: conversations need grammar and scoring")

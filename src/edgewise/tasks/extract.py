@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from edgewise.engines.base import Engine
 from edgewise.errors import EdgewiseError, InputError, SchemaValidationError
 from edgewise.structured import compile_schema, schema_of, validator
+from edgewise.tasks import text_list
 from edgewise.types import GenerationOptions, Message
 
 INSTRUCTION = (
@@ -44,6 +45,10 @@ class Extraction(BaseModel):
     truncated: bool = False
     ms: float = 0.0
     error: str | None = None
+
+
+def _whole(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def _field_lines(schema: Mapping[str, Any]) -> list[str]:
@@ -85,9 +90,14 @@ class Extractor:
         )
         self.compiled = compile_schema(schema)  # UnsupportedSchemaError up front
         self.schema = schema_of(schema)
-        if max_retries < 0:
-            raise InputError("max_retries must be 0 or more")
+        if not _whole(max_retries, 0):
+            raise InputError(f"max_retries must be a whole number, 0 or more, not {max_retries!r}")
         self.max_retries = max_retries
+        # 0 would read as "no limit" in _fit
+        if max_input_tokens is not None and not _whole(max_input_tokens, 1):
+            raise InputError(
+                f"max_input_tokens must be a whole number, at least 1, not {max_input_tokens!r}"
+            )
         self.max_input_tokens = max_input_tokens
         self.options = GenerationOptions.parse({"max_tokens": max_tokens, "temperature": 0.0})
         self.validator = validator(self.schema)
@@ -97,7 +107,15 @@ class Extractor:
             system += "Fields:\n" + "\n".join(fields) + "\n\n"
         system += "JSON Schema:\n" + json.dumps(self.schema, separators=(",", ":"))
         self.system = system
-        self.examples = [(t, v if isinstance(v, str) else json.dumps(v)) for t, v in examples or []]
+        self.examples = [self._example(ex) for ex in examples or []]
+
+    @staticmethod
+    def _example(ex: Any) -> tuple[str, str]:
+        """A few-shot example as (text, JSON text)."""
+        if not isinstance(ex, (tuple, list)) or len(ex) != 2 or not isinstance(ex[0], str):
+            raise InputError(f"an example must be a (text, value) pair: {ex!r}")
+        text, value = ex
+        return text, value if isinstance(value, str) else json.dumps(value)
 
     def _messages(self, text: str) -> list[Message]:
         msgs = [Message(role="system", content=self.system)]
@@ -152,19 +170,20 @@ class Extractor:
 
     def extract(self, text: str) -> Any:
         """The validated object for ``text``; SchemaValidationError after the re-asks."""
-        result = self._run(text)
+        result, errors = self._run(text)
         if result.error is not None:
             if result.attempts and result.raw:
-                raise SchemaValidationError([result.error], result.raw, result.attempts)
+                raise SchemaValidationError(errors, result.raw, result.attempts)
             raise InputError(result.error)
         return result.value
 
-    def _run(self, text: Any) -> Extraction:
+    def _run(self, text: Any) -> tuple[Extraction, list[str]]:
+        """The outcome for ``text`` and the last attempt's validation errors."""
         result = Extraction()
         text = text.strip() if isinstance(text, str) else ""
         if not text:
             result.error = "empty text"
-            return result
+            return result, []
         text, result.input_tokens, result.truncated = self._fit(text)
         msgs = self._messages(text)
         t0 = time.perf_counter()
@@ -199,18 +218,17 @@ class Extractor:
             result.error = (
                 f"output did not validate after {result.attempts} attempt(s): {errors[0]}"
             )
-        return result
+        return result, errors
 
     def extract_many(
         self, texts: Sequence[str], *, progress: Progress | None = None
     ) -> list[Extraction]:
         """Extract from many texts; a failing item gets ``error`` and the rest go on."""
-        if isinstance(texts, str):
-            raise InputError("extract_many takes a list of texts, not one string")
+        texts = text_list(texts, "extract_many")
         out = []
         for n, text in enumerate(texts, 1):
             try:
-                out.append(self._run(text))
+                out.append(self._run(text)[0])
             except EdgewiseError as exc:
                 out.append(Extraction(error=str(exc)))
             if progress is not None:

@@ -124,10 +124,14 @@ class Summarizer:
         language: str | None = None,
         context: str | None = None,
     ) -> None:
-        if type not in BUDGETS:
+        # isinstance first: a list is unhashable, and `in` on a dict would raise TypeError
+        if not isinstance(type, str) or type not in BUDGETS:
             raise InputError(f"unknown summary type {type!r}; use one of {', '.join(BUDGETS)}")
-        if length not in BUDGETS[type]:
+        if not isinstance(length, str) or length not in BUDGETS[type]:
             raise InputError(f"unknown length {length!r}; use short, medium or long")
+        for name, value in (("language", language), ("context", context)):
+            if value is not None and not isinstance(value, str):
+                raise InputError(f"{name} must be a string, not {value.__class__.__name__}")
         self.engine = engine
         self.type, self.length = type, length
         self.language = check_language(language) if language else None

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from edgewise.engines.base import Engine
+from edgewise.errors import InputError
 from edgewise.tasks.classify import Classification, Classifier, Example, Progress
 from edgewise.tasks.mail import Email, read_inbox
 
@@ -48,6 +49,10 @@ EXAMPLES = [
         label="needs_human",
     ),
 ]
+INBOX_KINDS = (
+    "triage takes an inbox (an mbox file, a directory of .eml files or a JSONL file) "
+    "or edgewise.tasks.mail.Email objects"
+)
 BODY_TOKENS = 256
 BATCH = 32
 
@@ -178,6 +183,12 @@ def triage(
     """Triage an mbox file, a directory of .eml files, a JSONL file, or Email objects."""
     from edgewise.tasks import default_engine
 
+    if isinstance(inbox, (str, Path)):
+        emails = read_inbox(inbox)
+    elif isinstance(inbox, Iterable) and not isinstance(inbox, (bytes, Mapping)):
+        emails = _checked_emails(inbox)
+    else:  # before the default model loads
+        raise InputError(f"{INBOX_KINDS}, not {type(inbox).__name__}")
     classifier = triage_classifier(
         engine or default_engine(),
         labels=labels,
@@ -186,5 +197,11 @@ def triage(
         threshold=threshold,
         max_input_tokens=max_input_tokens,
     )
-    emails = read_inbox(inbox) if isinstance(inbox, (str, Path)) else inbox
     return triage_emails(emails, classifier, progress=progress)
+
+
+def _checked_emails(emails: Iterable[Any]) -> Iterator[Email]:
+    for mail in emails:
+        if not isinstance(mail, Email):
+            raise InputError(f"{INBOX_KINDS}, not {type(mail).__name__} items")
+        yield mail
