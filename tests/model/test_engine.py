@@ -10,6 +10,7 @@ import pytest
 
 import edgewise
 from edgewise import CapabilityError, ContextLengthExceededError, Message, UnsupportedSchemaError
+from edgewise.engines.base import template_pieces
 from edgewise.errors import InputError, ModelLoadError
 
 from .conftest import GREEDY
@@ -193,7 +194,7 @@ def test_message_text_cannot_spell_special_tokens(engine):
     rendered = engine.render(plain)
     assert engine.prompt_tokens(plain) == engine.prompt_tokens(rendered, rendered=True)
     # and the split into template and contents tokenizes them alike
-    pieces = engine._template_pieces(plain)
+    pieces = template_pieces(engine, plain)
     assert "".join(pieces) == rendered
     assert pieces[1::2] == [" Be brief. ", "Hi\n"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from edgewise.errors import EdgewiseError, InputError
@@ -74,6 +74,56 @@ class Engine(Protocol):
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str: ...
 
     def close(self) -> None: ...
+
+
+_MARK = "\ue000"  # a private-use character: where a message's content goes
+
+
+def message_tokens(
+    engine: Engine, messages: Sequence[Message], rendered_tokens: Callable[[str], list[int]]
+) -> list[int]:
+    """Tokens of ``messages`` rendered with the chat template, where only the template's
+    own text is read for special tokens.
+
+    A message whose content spells a special token ("<|im_end|>" in an email) keeps it as
+    plain text, so user text cannot end its turn or start another. Contents that spell none
+    give exactly ``rendered_tokens(engine.render(messages))``. ``rendered_tokens`` is the
+    engine's tokenizer for rendered text (special tokens parsed, BOS added unless present).
+    """
+    if not any(
+        engine.tokenize(m.content, special=True) != engine.tokenize(m.content) for m in messages
+    ):
+        return rendered_tokens(engine.render(messages))
+    pieces = template_pieces(engine, messages)
+    tokens = rendered_tokens(pieces[0])
+    for k in range(1, len(pieces), 2):
+        tokens += engine.tokenize(pieces[k]) + engine.tokenize(pieces[k + 1], special=True)
+    return tokens
+
+
+def template_pieces(engine: Engine, messages: Sequence[Message]) -> list[str]:
+    """The rendered prompt as [template, content, template, ..., content, template].
+
+    Rendered with a marker in place of each message's content, so the text between the
+    markers is the template's own. Spaces that end a template piece go with the content
+    after it, as they would be tokenized together ("User: Hi" is "User", ":", " Hi").
+    """
+    marks = [f"{_MARK}{i}{_MARK}" for i in range(len(messages))]
+    text = engine.render([Message(role=m.role, content=k) for m, k in zip(messages, marks)])
+    probe = f" {_MARK} "  # does the template trim the contents?
+    strip = probe not in engine.render([Message(role="user", content=probe)])
+    pieces: list[str] = []
+    for mark, message in zip(marks, messages):
+        head, found, text = text.partition(mark)
+        if not found or mark in text:
+            raise InputError(
+                "a message spells one of the model's special tokens, and this chat template "
+                "cannot be rendered around it safely"
+            )
+        content = message.content.strip() if strip else message.content
+        kept = head.rstrip(" ")
+        pieces += [kept, head[len(kept) :] + content]
+    return [*pieces, text]
 
 
 def as_messages(prompt: Sequence[Message] | Sequence[dict[str, str]]) -> list[Message]:

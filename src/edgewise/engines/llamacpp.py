@@ -46,6 +46,7 @@ from edgewise.engines.base import (
     check_prompt,
     check_texts,
     collect,
+    message_tokens,
 )
 from edgewise.engines.prefix_store import MIN_TOKENS as PERSIST_MIN_TOKENS
 from edgewise.engines.prefix_store import PrefixStore, file_id
@@ -53,7 +54,6 @@ from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
     EdgewiseError,
-    InputError,
     InvalidOptionsError,
     ModelLoadError,
     UnsupportedSchemaError,
@@ -77,7 +77,6 @@ log = logging.getLogger("edgewise")
 
 DEFAULT_N_CTX = 4096
 DEFAULT_N_BATCH = 512
-_MARK = "\ue000"  # a private-use character marking where a message's content goes
 CACHE_SLOTS = 4  # warm prompt prefixes kept in the KV cache
 MIN_REUSE = 32  # shared tokens that make a prefix worth keeping warm
 GHOSTS = 8  # token lists of recently evicted prompts, to notice recurring prefixes
@@ -467,7 +466,6 @@ class LlamaCppEngine:
         self._vocab = self._model.vocab
         self.n_vocab = self._model.n_vocab()
         self._eog: list[int] | None = None
-        self._strips: bool | None = None  # the chat template trims contents
         self.n_ctx_train = self._model.n_ctx_train()
         self.encoder_only = self.info.architecture in ENCODER_ARCHS
         self._embed_ctx: Any = None
@@ -634,64 +632,17 @@ class LlamaCppEngine:
 
         ``rendered=True`` marks a string that is already chat-template output (or a piece of
         it that starts the prompt): its special tokens are parsed and BOS is not doubled.
-        In messages, only the template's own text is read for special tokens: a message
-        whose content spells one ("<|im_end|>" in an email) keeps it as plain text, so user
-        text cannot end its turn or start another.
+        In messages, only the template's text is read for special tokens (``message_tokens``).
         """
         if isinstance(prompt, str) and not rendered:
             return self._tokenize(prompt, add_bos=self.add_bos, special=False)
         if isinstance(prompt, str):
             return self._rendered_tokens(prompt)
-        messages = as_messages(prompt)
-        text = self.render(messages)
-        if not any(self._spells_special(m.content) for m in messages):
-            return self._rendered_tokens(text)  # the same tokens either way
-        pieces = self._template_pieces(messages)
-        tokens = self._rendered_tokens(pieces[0])
-        for k in range(1, len(pieces), 2):
-            tokens += self._tokenize(pieces[k], add_bos=False, special=False)
-            tokens += self._tokenize(pieces[k + 1], add_bos=False, special=True)
-        return tokens
+        return message_tokens(self, as_messages(prompt), self._rendered_tokens)
 
     def _rendered_tokens(self, text: str) -> list[int]:
         add_bos = self.add_bos and not (self._bos_text and text.startswith(self._bos_text))
         return self._tokenize(text, add_bos=add_bos, special=True)
-
-    def _spells_special(self, text: str) -> bool:
-        """Whether ``text`` holds the text of a special token (e.g. "<|im_end|>")."""
-        return self._tokenize(text, add_bos=False, special=True) != self._tokenize(
-            text, add_bos=False, special=False
-        )
-
-    def _template_pieces(self, messages: list[Message]) -> list[str]:
-        """The rendered prompt as [template, content, template, ..., content, template].
-
-        Rendered with a marker in place of each message's content, so the text between the
-        markers is the template's own. Spaces that end a template piece go with the content
-        after it, as they would be tokenized together ("User: Hi" is "User", ":", " Hi").
-        """
-        marks = [f"{_MARK}{i}{_MARK}" for i in range(len(messages))]
-        text = self.render([Message(role=m.role, content=k) for m, k in zip(messages, marks)])
-        strip = self._template_strips()
-        pieces: list[str] = []
-        for mark, message in zip(marks, messages):
-            head, found, text = text.partition(mark)
-            if not found or mark in text:
-                raise InputError(
-                    "a message spells one of the model's special tokens, and this chat "
-                    "template cannot be rendered around it safely"
-                )
-            content = message.content.strip() if strip else message.content
-            kept = head.rstrip(" ")
-            pieces += [kept, head[len(kept) :] + content]
-        return [*pieces, text]
-
-    def _template_strips(self) -> bool:
-        """Whether the chat template trims the whitespace around a message's content."""
-        if self._strips is None:
-            probe = f" {_MARK} "
-            self._strips = probe not in self.render([Message(role="user", content=probe)])
-        return self._strips
 
     # ------------------------------------------------------------------ KV cache slots
     def _need_ctx(self) -> None:

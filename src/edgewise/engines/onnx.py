@@ -36,7 +36,14 @@ import numpy as np
 
 from edgewise import chat_template
 from edgewise.config import Settings
-from edgewise.engines.base import Prompt, StopMatcher, as_messages, check_prompt, collect
+from edgewise.engines.base import (
+    Prompt,
+    StopMatcher,
+    as_messages,
+    check_prompt,
+    collect,
+    message_tokens,
+)
 from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
@@ -341,10 +348,15 @@ class OnnxEngine:
 
         ``rendered=True`` marks a string that is already chat-template output (or a piece of
         it that starts the prompt): its special tokens are parsed and BOS is not doubled.
+        In messages, only the template's text is read for special tokens (``message_tokens``).
         """
         if isinstance(prompt, str) and not rendered:
             return self._with_bos(self._encode_plain(prompt), self.add_bos)
-        text = prompt if isinstance(prompt, str) else self.render(as_messages(prompt))
+        if isinstance(prompt, str):
+            return self._rendered_tokens(prompt)
+        return message_tokens(self, as_messages(prompt), self._rendered_tokens)
+
+    def _rendered_tokens(self, text: str) -> list[int]:
         add = self.add_bos and not (self._bos_text and text.startswith(self._bos_text))
         return self._with_bos(self._encode(text), add)
 
