@@ -172,6 +172,22 @@ def test_ollama_stream_stops_when_the_client_goes_away():
         assert eng.words < 400
 
 
+def test_a_non_streamed_generation_stops_when_the_client_goes_away():
+    # tokens arrive faster than the disconnect poll, so only a clock-driven probe sees the
+    # client leave before the reply is complete
+    eng = SlowEngine(delay=0.05)
+    eng.default_response = " ".join(["word"] * 400)
+    app = create_app(ServerSettings(), engine=eng)
+    pool = app.state.edgewise.pool
+    with BackgroundServer(app) as url:
+        body = {"model": "fake", "messages": [{"role": "user", "content": "x"}]}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/v1/chat/completions", json=body, timeout=0.5)
+        wait_for(lambda: pool.history and not pool.models["fake"].busy)
+        assert pool.history[-1]["stopped"] == "disconnect"
+        assert eng.words < 400
+
+
 def _gguf(path: Path, writer) -> Path:
     return writer(path, metadata={"general.name": path.stem})
 

@@ -490,19 +490,25 @@ class ModelPool:
         fut = loop.run_in_executor(model.executor, work)
         fut.add_done_callback(lambda _f: self._release(model, started, keep_alive))
         reason = "disconnect"
+        next_probe = time.monotonic() + DISCONNECT_POLL
         try:
             while True:
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                left = deadline - now
                 if left <= 0:
                     reason = "timeout"
                     raise RequestTimeoutError(self.settings.timeout)
+                # Probe on a clock, not only when the queue is idle: a non-streamed reply sends
+                # nothing until the end, so a steady flow of tokens would hide a departed client.
+                if disconnected is not None and now >= next_probe:
+                    next_probe = now + DISCONNECT_POLL
+                    if await disconnected():
+                        raise ClientGoneError()
                 try:
                     kind, value = await asyncio.wait_for(
                         queue.get(), timeout=min(left, DISCONNECT_POLL)
                     )
                 except asyncio.TimeoutError:
-                    if disconnected is not None and await disconnected():
-                        raise ClientGoneError() from None
                     continue
                 if kind == "chunk":
                     if value.finish_reason is not None:
