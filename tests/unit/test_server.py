@@ -354,6 +354,21 @@ def test_unknown_route_and_method_in_api_shapes():
         assert r.status_code == 405
 
 
+def test_ollama_routes_read_json_whatever_the_content_type():
+    # Ollama's own examples are `curl URL/api/chat -d '{...}'`: form-encoded by curl's default
+    with BackgroundServer(create_app(ServerSettings(), engine=FakeEngine())) as url:
+        body = (
+            b'{"model": "fake", "messages": [{"role": "user", "content": "hi"}], "stream": false}'
+        )
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        r = httpx.post(url + "/api/chat", content=body, headers=form)
+        assert r.status_code == 200, r.text
+        assert r.json()["done"] is True
+        bad = httpx.post(url + "/api/chat", content=b"{oops", headers=form)
+        assert bad.status_code == 400
+        assert "not valid JSON" in bad.json()["error"]
+
+
 def test_capabilities_map_to_4xx():
     with BackgroundServer(create_app(engine=FakeEngine())) as url:
         r = chat(url, logprobs=True)

@@ -33,6 +33,7 @@ from edgewise.server.errors import (
     classify_error,
     error_body,
     headers_for,
+    is_ollama_path,
 )
 from edgewise.server.metrics import Metrics
 from edgewise.server.scheduler import Loader, ModelPool
@@ -114,6 +115,20 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class OllamaJson:
+    """Read /api/ bodies as JSON whatever their Content-Type, as Ollama does: its documented
+    ``curl ... -d '{...}'`` calls send application/x-www-form-urlencoded."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_ollama_path(scope["path"]):
+            headers = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
 
 
 class CountRequests:
@@ -290,6 +305,7 @@ def create_app(
         for router in (openai_api.router, ollama_api.router, tasks_api.router, audio_api.router)
         for r in router.routes
     }
+    app.add_middleware(OllamaJson)
     if settings.cors:
         from starlette.middleware.cors import CORSMiddleware
 
