@@ -399,6 +399,20 @@ def test_parsers():
     assert parse_keep_alive(-1) is None
     with pytest.raises(InputError):
         parse_keep_alive("5 minutes")
+    with pytest.raises(InputError):
+        parse_keep_alive("nan")
+    assert parse_keep_alive("99999999999h") is None  # past any clock: for good
+    assert parse_keep_alive(float("inf")) is None
+
+
+def test_a_keep_alive_past_any_clock_keeps_the_model_for_good():
+    # /api/ps turned the expiry into a date, which overflowed: a 500 on every later call
+    with BackgroundServer(create_app(ServerSettings(), engine=FakeEngine())) as url:
+        r = httpx.post(url + "/api/generate", json={"model": "fake", "keep_alive": 1e300})
+        assert r.status_code == 200
+        ps = httpx.get(url + "/api/ps")
+        assert ps.status_code == 200
+        assert ps.json()["models"][0]["expires_at"].startswith("2318")
 
 
 # ------------------------------------------------------------------ audio routes' errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -11,6 +12,7 @@ from edgewise.errors import InputError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_KEEP_ALIVE = 300.0  # seconds an idle model stays loaded (Ollama's default: 5m)
+MAX_KEEP_ALIVE = 2**63 / 1e9  # Go's longest time.Duration (about 292 years); beyond: for good
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
 _DURATION = re.compile(r"(-?\d+(?:\.\d+)?)(ms|h|m|s)")
 
@@ -67,7 +69,9 @@ def parse_keep_alive(value: object) -> float | None:
             seconds = sum(float(n) * scale[u] for n, u in parts)
     else:
         raise InputError(f"keep_alive must be a duration like '5m' or seconds, not {value!r}")
-    return None if seconds < 0 else seconds
+    if math.isnan(seconds):
+        raise InputError(f"keep_alive must be a duration like '5m' or seconds, not {value!r}")
+    return None if seconds < 0 or seconds > MAX_KEEP_ALIVE else seconds
 
 
 def is_loopback(host: str) -> bool:
