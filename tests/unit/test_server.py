@@ -367,6 +367,11 @@ def test_ollama_routes_read_json_whatever_the_content_type():
         bad = httpx.post(url + "/api/chat", content=b"{oops", headers=form)
         assert bad.status_code == 400
         assert "not valid JSON" in bad.json()["error"]
+        # the OpenAI-shaped routes keep to JSON, and say so
+        body = b'{"text": "hi", "labels": ["a", "b"]}'
+        r = httpx.post(url + "/v1/classify", content=body, headers=form)
+        assert r.status_code == 400
+        assert "Content-Type: application/json" in r.json()["error"]["message"]
 
 
 def test_capabilities_map_to_4xx():

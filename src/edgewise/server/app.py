@@ -64,6 +64,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         if err.get("type") == "json_invalid":
             return f"the request body is not valid JSON: {err.get('msg', '')}", None
+        if loc == [] and isinstance(err.get("input"), bytes):
+            # FastAPI leaves the body unparsed when its Content-Type is not JSON (curl -d)
+            return "the request body must be JSON sent with 'Content-Type: application/json'", None
         where = ".".join(loc) or "body"
         param = param or where
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
