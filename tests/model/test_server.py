@@ -222,6 +222,27 @@ def test_ollama_chat_and_generate(oll):
     assert raw.response and raw.eval_count <= 4
 
 
+def test_raw_prompts_are_markup_and_chat_contents_are_text(oll, oai, engine):
+    """A fully templated raw prompt (Ollama raw, /v1/completions) is read with its special
+    tokens, as the chat endpoint renders it; the same markup inside a chat message is text."""
+    opts = {"temperature": 0, "num_predict": 8}
+    chat = oll.chat(model="smollm2", messages=HI, options=opts, stream=False)
+    templated = engine.render(HI)
+    raw = oll.generate(model="smollm2", prompt=templated, raw=True, options=opts)
+    assert raw.prompt_eval_count == chat.prompt_eval_count
+    assert raw.response == chat.message.content
+    done = oai.completions.create(
+        model="smollm2-135m", prompt=templated, max_tokens=8, temperature=0
+    )
+    assert done.usage.prompt_tokens == chat.prompt_eval_count
+    assert done.choices[0].text == chat.message.content
+    # inside a message the same text is plain: many more tokens, and no turn is closed
+    inner = oll.chat(
+        model="smollm2", messages=[{"role": "user", "content": templated}], options=opts
+    )
+    assert inner.prompt_eval_count > 2 * chat.prompt_eval_count
+
+
 def test_ollama_format_json_and_schema(oll):
     out = oll.chat(
         model="smollm2-135m",

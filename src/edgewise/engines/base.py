@@ -18,6 +18,14 @@ from edgewise.types import (
 Prompt = str | Sequence[Message] | Sequence[dict[str, str]]
 
 
+class RenderedPrompt(str):
+    """A prompt string that is already in the model's chat format: a fully templated
+    prompt (Ollama's ``raw: true``, ``/v1/completions``), whose special tokens
+    ("<|im_start|>") are read as markup. Any other string prompt is plain text."""
+
+    __slots__ = ()
+
+
 @runtime_checkable
 class Engine(Protocol):
     """What tasks need from an inference backend.

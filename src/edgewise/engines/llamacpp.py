@@ -41,6 +41,7 @@ from edgewise.catalog import ModelEntry, resolve
 from edgewise.config import Settings
 from edgewise.engines.base import (
     Prompt,
+    RenderedPrompt,
     StopMatcher,
     as_messages,
     check_prompt,
@@ -630,10 +631,12 @@ class LlamaCppEngine:
     def prompt_tokens(self, prompt: Prompt, *, rendered: bool = False) -> list[int]:
         """Tokens the model sees for ``prompt`` (a raw string, or messages rendered).
 
-        ``rendered=True`` marks a string that is already chat-template output (or a piece of
+        ``rendered=True`` (or a ``RenderedPrompt``) marks a string that is already chat-template
+        output (or a piece of
         it that starts the prompt): its special tokens are parsed and BOS is not doubled.
         In messages, only the template's text is read for special tokens (``message_tokens``).
         """
+        rendered = rendered or isinstance(prompt, RenderedPrompt)
         if isinstance(prompt, str) and not rendered:
             return self._tokenize(prompt, add_bos=self.add_bos, special=False)
         if isinstance(prompt, str):

@@ -38,6 +38,7 @@ from edgewise import chat_template
 from edgewise.config import Settings
 from edgewise.engines.base import (
     Prompt,
+    RenderedPrompt,
     StopMatcher,
     as_messages,
     check_prompt,
@@ -346,10 +347,12 @@ class OnnxEngine:
     def prompt_tokens(self, prompt: Prompt, *, rendered: bool = False) -> list[int]:
         """Tokens the model sees for ``prompt`` (a raw string, or messages rendered).
 
-        ``rendered=True`` marks a string that is already chat-template output (or a piece of
+        ``rendered=True`` (or a ``RenderedPrompt``) marks a string that is already chat-template
+        output (or a piece of
         it that starts the prompt): its special tokens are parsed and BOS is not doubled.
         In messages, only the template's text is read for special tokens (``message_tokens``).
         """
+        rendered = rendered or isinstance(prompt, RenderedPrompt)
         if isinstance(prompt, str) and not rendered:
             return self._with_bos(self._encode_plain(prompt), self.add_bos)
         if isinstance(prompt, str):

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.catalog import CATALOG, ModelEntry
+from edgewise.engines.base import RenderedPrompt
 from edgewise.errors import CapabilityError, InputError, InvalidOptionsError, ModelNotFoundError
 from edgewise.server.common import (
     ChunkStream,
@@ -502,8 +503,8 @@ async def generate(body: GenerateRequest, request: Request) -> Any:
     if not body.prompt:
         return await _empty_request(st, body.model, keep, chat=False)
     prompt: Any
-    if body.raw:
-        prompt = body.prompt
+    if body.raw:  # a fully templated prompt: its special tokens are markup
+        prompt = RenderedPrompt(body.prompt)
     else:
         prompt = [Message(role="system", content=body.system)] if body.system else []
         prompt.append(Message(role="user", content=body.prompt))

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgewise.engines.base import RenderedPrompt
 from edgewise.errors import CapabilityError, InputError
 from edgewise.server.common import (
     ChunkStream,
@@ -367,7 +368,7 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
     prompt = prompts[0]
     gen = Generation(
         model=body.model,
-        prompt=prompt,
+        prompt=RenderedPrompt(prompt),  # as llama.cpp's servers read it: special tokens parsed
         options=_options(body, body.max_tokens if body.max_tokens is not None else 16),
         logprobs=body.logprobs,
     )
