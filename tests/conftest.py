@@ -14,6 +14,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("EDGEWISE_HOME", str(home))
     monkeypatch.delenv("EDGEWISE_N_CTX", raising=False)
     monkeypatch.delenv("EDGEWISE_THREADS", raising=False)
+    # the default model is the strongest one installed (the 1.5B in the test extra); tests
+    # that are not about answer quality run on the embedded 135M, and quality tests name theirs
+    monkeypatch.setenv("EDGEWISE_MODEL", "smollm2-135m")
     # engines outlive a test's home (the session engine): the prefix store is tested on
     # engines made for it, and stays off elsewhere
     monkeypatch.setenv("EDGEWISE_PREFIX_CACHE", "0")

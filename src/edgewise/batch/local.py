@@ -363,6 +363,7 @@ def run_batch(
     errors = Path(errors_path) if errors_path else sidecar(output, ".errors.jsonl")
     if output.resolve() == input_path.resolve():
         raise InputError("the output must not be the input file")
+    spec = spec.pinned()
     n_workers, n_threads = plan_workers(spec.model, workers, threads)
     size = chunk_size or DEFAULT_CHUNK[spec.task]
     if size < 1:

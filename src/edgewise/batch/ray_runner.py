@@ -135,6 +135,7 @@ def run_ray(
         raise InputError(f"unknown output format {out_format!r}: use jsonl or parquet")
     ray = _import_ray()
     t0 = time.perf_counter()
+    spec = spec.pinned()
     size = chunk_size or DEFAULT_CHUNK[spec.task]
     records = list(unique_ids(iter_records(spec, input_path)))
     if not records:

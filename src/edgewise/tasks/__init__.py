@@ -1,7 +1,7 @@
 """Task APIs built on the Engine protocol: classify, route, triage, extract, summarize, converse.
 
 Tasks never import llama_cpp; they take any ``Engine`` (``engine=``) and otherwise use the
-process-wide default engine, the embedded model, loaded once on first use.
+process-wide default engine (the strongest model installed), loaded once on first use.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ _lock = threading.Lock()
 
 
 def default_engine() -> Engine:
-    """The embedded default model, loaded once per process."""
+    """The default model (``bundled.default_model()``: EDGEWISE_MODEL, else the strongest
+    model installed), loaded once per process."""
     global _default
     with _lock:
         if _default is None:
