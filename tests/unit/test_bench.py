@@ -3,6 +3,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from edgewise import catalog
 from edgewise.bench.data import load_items
 from edgewise.bench.metrics import (
     classification_report,
@@ -12,6 +13,8 @@ from edgewise.bench.metrics import (
     rouge_l,
 )
 from edgewise.bench.report import table, to_html
+from edgewise.bench.runner import resolve_model, short_name, unique_names
+from edgewise.catalog import ResolvedModel
 from edgewise.cli.main import cli
 from edgewise.errors import InputError
 
@@ -132,3 +135,31 @@ def test_cli_bad_input_is_one_line(tmp_path):
         cli, ["bench", "-m", "smollm2-135m@Q9_9", "--task", "classify", "--data", str(data)]
     )
     assert res.exit_code == 1 and "Q9_9" in res.output
+
+
+def test_short_names_never_show_a_path(tmp_path, gguf_writer):
+    entry = catalog.get("smollm2-135m")
+    gguf = tmp_path / "models" / "my-finetune.gguf"
+    assert short_name("smollm2", ResolvedModel("x", gguf, entry, "Q4_1", "bundled")) == (
+        "smollm2-135m"
+    )
+    assert short_name("SmolLM2-135M:q8_0", ResolvedModel("x", gguf, entry, "Q8_0", "derived")) == (
+        "smollm2-135m@Q8_0"
+    )
+    assert short_name(str(gguf), ResolvedModel("x", gguf)) == "my-finetune"
+    assert short_name("mine", ResolvedModel("x", gguf, None, None, "registered")) == "mine"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = gguf_writer(tmp_path / "a" / "model.gguf")
+    b = gguf_writer(tmp_path / "b" / "model.gguf")
+    models = [resolve_model(str(a)), resolve_model(str(b))]
+    assert [m.name for m in models] == ["model", "model"]
+    assert unique_names([m.name for m in models], [m.load for m in models]) == [
+        "a/model",
+        "b/model",
+    ]
+    assert unique_names(["m", "m", "n"], ["/x/m.gguf", "/x/m.gguf", "/y/n.gguf"]) == [
+        "x/m (1)",
+        "x/m (2)",
+        "n",
+    ]

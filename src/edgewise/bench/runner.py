@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,14 +25,19 @@ from edgewise.bench.data import TASKS, BenchItem
 from edgewise.bench.metrics import latency_summary
 from edgewise.errors import InputError
 
+if TYPE_CHECKING:
+    from edgewise.catalog import ResolvedModel
+
 MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class BenchModel:
-    """One entry of ``--models``: the name as given and what the worker loads."""
+    """One entry of ``--models``: the name as given, its short name for reports, and what the
+    worker loads."""
 
     label: str
+    name: str  # catalog id, id@QUANT, a registered name, or a file's stem; never a path
     load: str  # a path the engine loader accepts
     format: str  # "gguf Q4_1", "onnx", ...
     file_bytes: int
@@ -63,7 +68,8 @@ def resolve_model(name: str) -> BenchModel:
             for f in path.iterdir()
             if f.suffix in (".onnx", ".data") or ".onnx" in f.name
         )
-        return BenchModel(name, str(path), "onnx", size, data or size)
+        short = path.resolve().name
+        return BenchModel(name, short, str(path), "onnx", size, data or size)
     key = name
     if not path.exists() and "@" in name:
         head, _, quant = name.rpartition("@")
@@ -71,8 +77,42 @@ def resolve_model(name: str) -> BenchModel:
     resolved = resolve(key)
     file_type, weights = gguf_weight_bytes(resolved.path)
     return BenchModel(
-        name, str(resolved.path), f"gguf {file_type}", resolved.path.stat().st_size, weights
+        name,
+        short_name(key, resolved),
+        str(resolved.path),
+        f"gguf {file_type}",
+        resolved.path.stat().st_size,
+        weights,
     )
+
+
+def short_name(key: str, resolved: ResolvedModel) -> str:
+    """What a report calls a model: ``id`` or ``id@QUANT`` for the catalog (aliases and
+    ``id:QUANT`` spelled the canonical way), a registered name as given, a file's stem."""
+    from edgewise.catalog import find
+
+    if resolved.source == "path":
+        return resolved.path.stem
+    found = find(key) if resolved.source != "registered" else None
+    if found is None:
+        return key.strip()
+    entry, quant = found
+    return f"{entry.id}@{quant}" if quant else entry.id
+
+
+def unique_names(names: Sequence[str], loads: Sequence[str]) -> list[str]:
+    """Short names made distinct: a file's parent folder first, then a number."""
+    out = list(names)
+    for i, name in enumerate(names):
+        if names.count(name) > 1 and Path(loads[i]).stem == name:
+            out[i] = f"{Path(loads[i]).parent.name}/{name}"
+    counts = {name: out.count(name) for name in out}
+    seen: dict[str, int] = {}
+    for i, name in enumerate(list(out)):
+        if counts[name] > 1:
+            seen[name] = seen.get(name, 0) + 1
+            out[i] = f"{name} ({seen[name]})"
+    return out
 
 
 def gguf_weight_bytes(path: Path) -> tuple[str, int]:
@@ -203,8 +243,9 @@ def bench(
         "items": len(items),
         "models": [],
     }
-    for model in resolved:
-        say(f"running {model.label}")
+    names = unique_names([m.name for m in resolved], [m.load for m in resolved])
+    for model, name in zip(resolved, names):
+        say(f"running {name}")
         job = {
             "model": model.load,
             "task": task,
@@ -220,7 +261,8 @@ def bench(
         result, peak = run_worker(job)
         peak = result.pop("peak_rss", None) or peak
         entry: dict[str, Any] = {
-            "name": model.label,
+            "name": name,
+            "spec": model.label,
             "path": model.load,
             "format": model.format,
             "file_mb": model.file_bytes / MB,
