@@ -14,6 +14,7 @@ from edgewise.bench.metrics import (
 )
 from edgewise.bench.report import table, to_html
 from edgewise.bench.runner import resolve_model, short_name, unique_names
+from edgewise.bench.verdict import choose, parse_latency_ms
 from edgewise.catalog import ResolvedModel
 from edgewise.cli.main import cli
 from edgewise.errors import InputError
@@ -135,8 +136,104 @@ def test_cli_bad_input_is_one_line(tmp_path):
         cli, ["bench", "-m", "smollm2-135m@Q9_9", "--task", "classify", "--data", str(data)]
     )
     assert res.exit_code == 1 and "Q9_9" in res.output
+    res = runner.invoke(cli, ["bench", "-m", "smollm2-135m", "--tolerance", "2"])
+    assert res.exit_code == 2 and "'--tolerance': 2.0 is not in the range 0<=x<=1" in res.output
 
 
+# ------------------------------------------------------------------ which model to ship
+def _model(name, acc, p95, rss, **extra):
+    return {
+        "name": name,
+        "format": "gguf Q4_K_M",
+        "load_s": 0.5,
+        "peak_rss_mb": rss,
+        "latency_ms": {"p50": p95 * 0.8, "p95": p95, "p99": p95 * 1.1},
+        "latencies_ms": [p95 * 0.5, p95 * 0.8, p95],
+        "items_per_s": {"median": 1000 / p95, "min": 1000 / p95, "max": 1000 / p95},
+        "quality": {"accuracy": acc, "macro_f1": acc} if acc is not None else {},
+        **extra,
+    }
+
+
+def _ranked(*models, task="classify"):
+    return {
+        "created": "2026-11-28 06:00:00",
+        "machine": {"cpu": "x", "cores": 2, "memory_bandwidth_gbs": 20.0},
+        "task": task,
+        "settings": {"repeats": 1, "warmup": 1, "pp": 64, "tg": 16, "threads": None},
+        "items": 100,
+        "models": list(models),
+    }
+
+
+BIG = _model("qwen2.5-coder-1.5b", 0.92, 1200.0, 1400.0)
+MID = _model("qwen2.5-coder-0.5b", 0.915, 450.0, 700.0)
+SMALL = _model("smollm2-135m", 0.70, 150.0, 300.0)
+
+
+def test_verdict_ships_the_fastest_within_the_tolerance_of_the_best():
+    v = choose(_ranked(BIG, MID, SMALL))
+    assert v["ship"] == "qwen2.5-coder-0.5b"  # 0.005 below the best, 2.7x faster
+    assert v["best"] == {"name": "qwen2.5-coder-1.5b", "quality": 0.92}
+    assert v["text"] == (
+        "Ship qwen2.5-coder-0.5b: accuracy 0.92 on 100 items, p95 450 ms, 700 MB peak RSS; "
+        "the fastest within 0.01 of the best accuracy (0.92, qwen2.5-coder-1.5b)."
+    )
+    assert choose(_ranked(BIG, MID, SMALL), tolerance=0.0)["ship"] == "qwen2.5-coder-1.5b"
+    assert choose(_ranked(BIG, MID, SMALL), tolerance=0.25)["ship"] == "smollm2-135m"
+    # the order given does not matter; a tie on p95 goes to the smaller footprint
+    assert choose(_ranked(SMALL, MID, BIG))["ship"] == "qwen2.5-coder-0.5b"
+    twin = _model("qwen2.5-coder-0.5b@Q8_0", 0.915, 450.0, 900.0)
+    assert choose(_ranked(twin, MID))["ship"] == "qwen2.5-coder-0.5b"
+    v = choose(_ranked(BIG, SMALL))
+    assert v["ship"] == "qwen2.5-coder-1.5b" and "the best accuracy, and no model" in v["text"]
+
+
+def test_verdict_constraints_filter_before_quality():
+    v = choose(_ranked(BIG, MID, SMALL), max_latency_ms=1000.0)
+    assert v["ship"] == "qwen2.5-coder-0.5b" and v["over_limits"] == ["qwen2.5-coder-1.5b"]
+    assert v["text"].endswith("; over p95 ≤ 1 s: qwen2.5-coder-1.5b.")
+    v = choose(_ranked(BIG, MID, SMALL), max_memory_mb=512.0)
+    assert v["ship"] == "smollm2-135m" and v["over_limits"] == [
+        "qwen2.5-coder-1.5b",
+        "qwen2.5-coder-0.5b",
+    ]
+    # best among those that fit: 0.70, so the band is measured from there, not from 0.92
+    assert v["best"] == {"name": "smollm2-135m", "quality": 0.70}
+    v = choose(_ranked(BIG, MID, SMALL), max_latency_ms=100.0, max_memory_mb=2048.0)
+    assert v["ship"] is None and v["closest"] == "smollm2-135m"
+    assert v["text"] == (
+        "Nothing ships: no model meets p95 ≤ 100 ms and peak RSS ≤ 2 GB. The closest is "
+        "smollm2-135m: accuracy 0.70 on 100 items, p95 150 ms, 300 MB peak RSS."
+    )
+    # closest: the smallest worst overshoot (MID: 1.5x on latency, BIG: 4x)
+    v = choose(_ranked(BIG, MID), max_latency_ms=300.0)
+    assert v["ship"] is None and v["closest"] == "qwen2.5-coder-0.5b"
+
+
+def test_verdict_without_quality_errors_or_task():
+    broken = {"name": "broken", "format": "gguf ?", "error": "cannot load"}
+    v = choose(_ranked(broken, BIG))
+    assert v["ship"] == "qwen2.5-coder-1.5b"
+    assert choose(_ranked(broken))["text"] == "No verdict: no model finished the run."
+    v = choose(_ranked(_model("a", None, 900.0, 300.0), _model("b", None, 400.0, 600.0)))
+    assert v["ship"] == "b" and "quality not measured" in v["text"]
+    fast = {"name": "fast", "peak_rss_mb": 900.0, "synthetic": {"tg_tps": {"median": 80.0}}}
+    slow = {"name": "slow", "peak_rss_mb": 300.0, "synthetic": {"tg_tps": {"median": 20.0}}}
+    v = choose(_ranked(fast, slow, task=None), max_memory_mb=512.0)
+    assert v["ship"] is None and v["closest"] == "slow"
+    assert v["text"].startswith("No verdict: no quality measured (run with --task and --data)")
+
+
+def test_parse_latency():
+    assert parse_latency_ms("250") == 250.0 and parse_latency_ms("250ms") == 250.0
+    assert parse_latency_ms("1.5s") == 1500.0 and parse_latency_ms(" 2 S ") == 2000.0
+    for bad in ("fast", "0", "-5", "nan", "1e3", "5 min", ""):
+        with pytest.raises(InputError, match="--max-latency"):
+            parse_latency_ms(bad)
+
+
+# ------------------------------------------------------------------ names and the page
 def test_short_names_never_show_a_path(tmp_path, gguf_writer):
     entry = catalog.get("smollm2-135m")
     gguf = tmp_path / "models" / "my-finetune.gguf"
@@ -163,3 +260,57 @@ def test_short_names_never_show_a_path(tmp_path, gguf_writer):
         "x/m (2)",
         "n",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-latency", "fast"], "--max-latency 'fast' is not a latency"),
+        (["--max-latency", "0"], "--max-latency must be positive"),
+        (["--max-latency", "-5"], "--max-latency '-5' is not a latency"),
+        (["--max-memory", "lots"], "--max-memory: not a size: 'lots'"),
+        (["--max-memory", "0"], "--max-memory: a size must be positive"),
+        (["--max-latency", "500", "--task", None], "--max-latency limits the p95 latency"),
+    ],
+)
+def test_cli_bad_limits_are_one_line(tmp_path, monkeypatch, args, message):
+    import edgewise.bench.runner as runner
+
+    monkeypatch.setattr(runner, "bench", lambda *a, **k: pytest.fail("ran a model"))
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"text": "x", "label": "a"}) + "\n")
+    task = ["--task", "classify", "--data", str(data)]
+    if args[-1] is None:
+        args, task = args[:-2], []
+    res = CliRunner().invoke(cli, ["bench", "-m", "smollm2-135m", *task, *args])
+    assert res.exit_code == 1, res.output
+    assert res.output.startswith(f"error: {message}") and res.output.count("\n") == 1
+
+
+def test_cli_prints_and_writes_the_verdict(tmp_path, monkeypatch):
+    import edgewise.bench.runner as runner
+
+    seen = {}
+
+    def fake_bench(models, **kw):
+        seen["models"] = models
+        return _ranked(BIG, MID, SMALL)
+
+    monkeypatch.setattr(runner, "bench", fake_bench)
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"text": "x", "label": "a"}) + "\n")
+    out_json, out_html = tmp_path / "r.json", tmp_path / "r.html"
+    args = ["bench", "-m", "a,b,c", "--task", "classify", "--data", str(data)]
+    args += ["--max-latency", "0.4s", "--max-memory", "1G", "--json", str(out_json)]
+    args += ["--html", str(out_html)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    line = (
+        "Ship smollm2-135m: accuracy 0.70 on 100 items, p95 150 ms, 300 MB peak RSS; the best "
+        "accuracy, and no model within 0.01 of it is faster; over p95 ≤ 400 ms and peak RSS "
+        "≤ 1 GB: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b."
+    )
+    assert res.output.rstrip("\n").endswith("\n\n" + line)
+    verdict = json.loads(out_json.read_text())["verdict"]
+    assert verdict["ship"] == "smollm2-135m" and verdict["text"] == line
+    assert verdict["max_latency_ms"] == 400.0 and verdict["max_memory_mb"] == 1024.0

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from edgewise.bench.verdict import DEFAULT_TOLERANCE
 from edgewise.cli.common import read_file_text
 from edgewise.cli.tasks import _descriptions, _examples
 from edgewise.errors import InputError, PartialFailure
@@ -64,17 +65,54 @@ from edgewise.errors import InputError, PartialFailure
 @click.option("--pp", default=512, show_default=True, help="Synthetic prompt tokens (0: skip).")
 @click.option("--tg", default=128, show_default=True, help="Synthetic decode tokens (0: skip).")
 @click.option("--threads", type=int, default=None, help="CPU threads (default: EDGEWISE_THREADS).")
+@click.option(
+    "--max-latency",
+    default=None,
+    metavar="MS",
+    help="Verdict: ship only a model whose p95 latency per item is at most this "
+    "(500, 500ms or 1.5s).",
+)
+@click.option(
+    "--max-memory",
+    default=None,
+    metavar="SIZE",
+    help="Verdict: ship only a model whose peak RSS is at most this (800M, 1.5G).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, 1),
+    default=DEFAULT_TOLERANCE,
+    show_default=True,
+    help="Verdict: quality a faster model may lose against the best and still ship "
+    "(0.01: one point of accuracy).",
+)
 @click.option("--json", "json_out", default=None, metavar="OUT.json", help="Write all results.")
 @click.option("--html", "html_out", default=None, metavar="OUT.html", help="Write the report.")
 def bench(**kw: Any) -> None:
     """Measure models side by side: load time, peak RSS, prompt and decode speed, latency per
-    item (p50/p95/p99), items/s, and quality against the data's gold answers."""
+    item (p50/p95/p99), items/s, and quality against the data's gold answers; then say which
+    model to ship: the fastest (p95) whose quality is within --tolerance of the best, among
+    those within --max-latency and --max-memory."""
     from edgewise.bench.data import load_items
     from edgewise.bench.report import table, to_html
+    from edgewise.bench.runner import MB
     from edgewise.bench.runner import bench as run_bench
+    from edgewise.bench.verdict import choose, parse_latency_ms
+    from edgewise.server.settings import parse_size
     from edgewise.store import atomic_write_text
 
     task = kw["task"]
+    max_latency = parse_latency_ms(kw["max_latency"]) if kw["max_latency"] is not None else None
+    max_memory = None
+    if kw["max_memory"] is not None:
+        try:
+            max_memory = parse_size(kw["max_memory"]) / MB
+        except InputError as exc:
+            raise InputError(f"--max-memory: {exc}") from None
+    if max_latency is not None and task is None:
+        raise InputError(
+            "--max-latency limits the p95 latency per item; it needs --task and --data"
+        )
     items: list[Any] = []
     problems: list[str] = []
     if task is None and kw["data_path"]:
@@ -134,7 +172,12 @@ def bench(**kw: Any) -> None:
         progress=(lambda msg: click.echo(msg, err=True)) if tty else None,
     )
     report["data"] = {"path": kw["data_path"], "skipped": problems}
+    report["verdict"] = choose(
+        report, tolerance=kw["tolerance"], max_latency_ms=max_latency, max_memory_mb=max_memory
+    )
     click.echo(table(report))
+    click.echo()
+    click.echo(report["verdict"]["text"])
     if kw["json_out"]:
         atomic_write_text(Path(kw["json_out"]), json.dumps(report, indent=1) + "\n")
     if kw["html_out"]:
