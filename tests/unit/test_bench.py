@@ -1,9 +1,12 @@
+import html
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
 
 from edgewise import catalog
+from edgewise.bench import plots
 from edgewise.bench.data import load_items
 from edgewise.bench.metrics import (
     classification_report,
@@ -12,6 +15,7 @@ from edgewise.bench.metrics import (
     percentile,
     rouge_l,
 )
+from edgewise.bench.plots import text_width
 from edgewise.bench.report import table, to_html
 from edgewise.bench.runner import resolve_model, short_name, unique_names
 from edgewise.bench.verdict import choose, parse_latency_ms
@@ -262,6 +266,92 @@ def test_short_names_never_show_a_path(tmp_path, gguf_writer):
     ]
 
 
+def _visible(page):
+    """The page without its raw-JSON appendix and without attribute values."""
+    body = page.split("<details>")[0]
+    return re.sub(r'"[^"]*"', '""', body)
+
+
+def test_html_page_has_verdict_table_and_short_names():
+    rep = _ranked(BIG, MID, SMALL, {"name": "broken", "format": "gguf ?", "error": "x </script>"})
+    for m in rep["models"]:
+        m["path"] = f"/home/someone/.edgewise/models/{m['name']}.gguf"
+    rep["verdict"] = choose(rep, max_latency_ms=1000.0)
+    page = to_html(rep)
+    visible = _visible(page)
+    assert "/home/someone" not in visible and "/home/someone" in page  # paths only in raw JSON
+    assert "<pre" not in visible  # the summary is a table, not preformatted text
+    # the verdict comes first, then the summary table with one row per model
+    verdict = page.index('class="verdict"')
+    assert verdict < page.index('<table class="summary">')
+    assert "<strong>Ship qwen2.5-coder-0.5b</strong>: accuracy 0.92" in page
+    summary = page.split('<table class="summary">')[1].split("</table>")[0]
+    assert summary.count("<tr") == 2 + 4  # two heading rows
+    ship = r'<tr class="ship"><td class="name"><span [^>]*></span>qwen2.5-coder-0.5b<span '
+    assert re.search(ship + r'class="fmt">gguf Q4_K_M<span class="badge ship">ship</span>', summary)
+    over = r'<tr class="over"><td class="name"><span [^>]*></span>qwen2.5-coder-1.5b<span '
+    assert re.search(over + r'class="fmt">gguf Q4_K_M<span class="badge over">', summary)
+    assert '<td class="over">1,200</td>' in summary  # p95 over --max-latency is flagged
+    assert 'class="err">error: x &lt;/script&gt;</td>' in summary
+    assert "<script" not in page and "http" not in page  # self-contained, offline
+    # a report written without a verdict (library use) gets the default rule's
+    del rep["verdict"]
+    assert "<strong>Ship qwen2.5-coder-0.5b</strong>" in to_html(rep)
+
+
+def _label_boxes(svg):
+    labels = re.findall(r'<text class="label" x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]+)</text>', svg)
+    return [
+        (
+            html.unescape(t),
+            (float(x), float(y) - 11, float(x) + text_width(html.unescape(t)), float(y) + 3),
+        )
+        for x, y, t in labels
+    ]
+
+
+def _intersect(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_scatter_labels_do_not_collide():
+    # four models on one spot, two more a hair apart, long names
+    crowd = [_model(f"qwen2.5-coder-1.5b@Q{k}_K_M", 0.9, 1000.0, 1000.0) for k in range(2, 6)]
+    near = [
+        _model("smollm2-135m", 0.5, 300.0, 300.0),
+        _model("smollm2-135m@Q8_0", 0.5, 305.0, 320.0),
+    ]
+    edge = [_model("gemma3-270m", 0.51, 2000.0, 400.0)]  # rightmost: labels must stay inside
+    rep = _ranked(*crowd, *near, *edge)
+    svg = plots.scatter(rep, choose(rep))
+    boxes = _label_boxes(svg)
+    assert sorted(t for t, _ in boxes) == sorted(m["name"] for m in rep["models"])
+    for i, (ta, a) in enumerate(boxes):
+        for tb, b in boxes[i + 1 :]:
+            assert not _intersect(a, b), (ta, tb)
+    width = float(re.search(r'viewBox="0 0 ([\d.]+)', svg).group(1))
+    assert all(0 <= b[0] and b[2] <= width for _, b in boxes)
+    markers = [
+        (float(x), float(y))
+        for x, y in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="6"', svg)
+    ]
+    for _, b in boxes:  # no label covers a marker
+        for x, y in markers:
+            assert not _intersect(b, (x - 6, y - 6, x + 6, y + 6))
+    assert svg.count("<line") > svg.count("stroke-dasharray") + 10  # leader lines for stacked ones
+
+
+def test_place_labels_stacks_coincident_points():
+    bounds = plots.Box(0, 0, 400, 300)
+    labels = plots.place_labels([(200.0, 150.0)] * 8, [f"model-{k}" for k in range(8)], bounds)
+    for i, a in enumerate(labels):
+        assert a.box.inside(bounds)
+        for b in labels[i + 1 :]:
+            assert not a.box.overlaps(b.box)
+    assert plots.nice_ticks(3491) == [0, 1000, 2000, 3000, 4000]
+    assert plots.nice_span(0.333, 0.94)[0] == 0.2 and plots.nice_span(0.333, 0.94)[-1] == 1.0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -314,3 +404,4 @@ def test_cli_prints_and_writes_the_verdict(tmp_path, monkeypatch):
     verdict = json.loads(out_json.read_text())["verdict"]
     assert verdict["ship"] == "smollm2-135m" and verdict["text"] == line
     assert verdict["max_latency_ms"] == 400.0 and verdict["max_memory_mb"] == 1024.0
+    assert html.escape(line[len("Ship smollm2-135m") :]) in out_html.read_text()

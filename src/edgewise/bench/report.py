@@ -1,35 +1,23 @@
-"""Rendering a bench report: a terminal table, and one self-contained HTML page (inline SVG,
-no scripts, no network) with accuracy-vs-latency and latency-distribution plots."""
+"""Rendering a bench report: a terminal table, and one self-contained HTML page (inline CSS and
+SVG, no scripts, no network): the verdict, the summary table, quality against latency, latency
+distributions, confusion matrices and the raw JSON."""
 
 from __future__ import annotations
 
 import html
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
-from edgewise.bench.metrics import percentile
-
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+from edgewise.bench import plots
+from edgewise.bench.verdict import choose, fmt_limit_mb, fmt_limit_ms, fmt_mb
 
 
 def _num(value: Any, fmt: str = "{:.1f}") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return fmt.format(value)
-
-
-def quality_metric(report: dict[str, Any], model: dict[str, Any]) -> tuple[str, float | None]:
-    """The headline quality figure for the task: (name, value in 0..1)."""
-    q = model.get("quality") or {}
-    task = report.get("task")
-    if task == "classify":
-        return "accuracy", q.get("accuracy")
-    if task == "extract":
-        return ("field F1", q["f1"]) if "f1" in q else ("valid", q.get("valid_rate"))
-    if task in ("summarize", "generate") and "rouge_l" in q:
-        return "ROUGE-L", q.get("rouge_l")
-    return "", None
 
 
 def _syn(model: dict[str, Any], key: str) -> float | None:
@@ -81,7 +69,11 @@ def table(report: dict[str, Any]) -> str:
             ]
             row += _quality_values(report, m)
         rows.append(row)
-    widths = [max(len(str(r[i])) for r in [cols, *rows] if i < len(r)) for i in range(len(cols))]
+    # an error row's message spans the figures' columns without widening them
+    widths = [
+        max(len(str(r[i])) for r in [cols, *rows] if i < len(r) and (i < 2 or len(r) == len(cols)))
+        for i in range(len(cols))
+    ]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
     lines.append("  ".join("-" * w for w in widths))
     for r in rows:
@@ -118,95 +110,239 @@ def _quality_values(report: dict[str, Any], m: dict[str, Any]) -> list[str]:
     return []
 
 
+def verdict_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's verdict, or the default rule's (no limits) when it has none."""
+    return report.get("verdict") or choose(report)
+
+
 # ---------------------------------------------------------------------------------- HTML
-def _scatter(report: dict[str, Any]) -> str:
-    """Quality against p50 latency, one dot per model."""
-    pts = []
-    for i, m in enumerate(report["models"]):
-        name, q = quality_metric(report, m)
-        lat = (m.get("latency_ms") or {}).get("p50")
-        if q is not None and lat is not None and not math.isnan(q):
-            pts.append((m["name"], lat, q, PALETTE[i % len(PALETTE)], name))
-    if not pts:
-        return ""
-    w, h, pad = 560, 320, 50
-    xmax = max(p[1] for p in pts) * 1.15 or 1.0
-    ymin = max(0.0, min(p[2] for p in pts) - 0.1)
-    ymax = min(1.0, max(p[2] for p in pts) + 0.1)
-    ymax = ymax if ymax > ymin else ymin + 0.1
+Cell = tuple[str, str]  # text, css class ("", "best", "over", "best over")
+Column = tuple[str, str, Callable[[dict[str, Any]], Cell]]  # heading, tooltip, cell
 
-    def x(v: float) -> float:
-        return pad + v / xmax * (w - 2 * pad)
 
-    def y(v: float) -> float:
-        return h - pad - (v - ymin) / (ymax - ymin) * (h - 2 * pad)
+def _best(report: dict[str, Any], value: Callable[[dict[str, Any]], Any], low: bool) -> Any:
+    """The best of a figure across the models that ran, when there are two or more."""
+    return _best_of([value(m) for m in report["models"] if not m.get("error")], low)
 
-    out = [_axes(w, h, pad, f"p50 latency per item (ms), 0 to {xmax:.0f}", pts[0][4])]
-    for k in range(5):
-        v = ymin + (ymax - ymin) * k / 4
-        out.append(f'<text x="{pad - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
-    for k in range(5):
-        v = xmax * k / 4
-        out.append(f'<text x="{x(v):.1f}" y="{h - pad + 16}" text-anchor="middle">{v:.0f}</text>')
-    for name, lat, q, color, _ in pts:
-        out.append(f'<circle cx="{x(lat):.1f}" cy="{y(q):.1f}" r="6" fill="{color}"/>')
-        # a label on the right half runs leftwards, so it stays inside the plot
-        right = x(lat) > w / 2
-        out.append(
-            f'<text x="{x(lat) + (-9 if right else 9):.1f}" y="{y(q) - 8:.1f}"'
-            f' text-anchor="{"end" if right else "start"}">{html.escape(name)}</text>'
+
+def _best_of(values: list[float | None], low: bool) -> float | None:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    if len(vals) < 2:
+        return None
+    return min(vals) if low else max(vals)
+
+
+def _figure(text: str, value: float | None, best: float | None, limit: float | None = None) -> Cell:
+    classes = []
+    if value is not None and best is not None and value == best:
+        classes.append("best")
+    if value is not None and limit is not None and value > limit:
+        classes.append("over")
+    return text, " ".join(classes)
+
+
+def _summary_columns(
+    report: dict[str, Any], verdict: dict[str, Any]
+) -> list[tuple[str, list[Column]]]:
+    """What decides the ship: quality, latency per item, throughput, memory and load."""
+    groups: list[tuple[str, list[Column]]] = []
+    task = report.get("task")
+    qcols = _quality_cols(report) if task else []
+    if qcols:
+        ran = [_quality_values(report, m) for m in report["models"] if not m.get("error")]
+        best_q = [_best_of([_as_float(q[k]) for q in ran], low=False) for k in range(len(qcols))]
+        cols: list[Column] = []
+        for k, heading in enumerate(qcols):
+
+            def qcell(m: dict[str, Any], k: int = k) -> Cell:
+                text = _quality_values(report, m)[k]
+                return _figure(text, _as_float(text), best_q[k])
+
+            cols.append((heading, f"{heading} against the gold answers", qcell))
+        groups.append(("Quality", cols))
+    if task:
+
+        def lat(key: str) -> Callable[[dict[str, Any]], float | None]:
+            return lambda m: (m.get("latency_ms") or {}).get(key)
+
+        best_p95 = _best(report, lat("p95"), low=True)
+        limit_ms = verdict.get("max_latency_ms")
+
+        def lcell(key: str) -> Callable[[dict[str, Any]], Cell]:
+            def cell(m: dict[str, Any]) -> Cell:
+                v = lat(key)(m)
+                if key != "p95":
+                    return _num(v, "{:,.0f}"), ""
+                return _figure(_num(v, "{:,.0f}"), v, best_p95, limit_ms)
+
+            return cell
+
+        groups.append(
+            (
+                "Latency per item (ms)",
+                [
+                    ("p50", "median latency per item", lcell("p50")),
+                    ("p95", "95th percentile: the verdict's latency", lcell("p95")),
+                    ("p99", "99th percentile", lcell("p99")),
+                ],
+            )
         )
-    return f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}">{"".join(out)}</svg>'
+
+        def ips(m: dict[str, Any]) -> Cell:
+            r = m.get("items_per_s") or {}
+            spread = ""
+            if r and r.get("max", 0) > r.get("min", 0):
+                spread = f" ± {(r['max'] - r['min']) / 2:.2f}"
+            return _num(r.get("median"), "{:.2f}") + spread, ""
+
+        groups.append(("Throughput", [("items/s", "median over repeats, ± half the range", ips)]))
+    best_rss = _best(report, lambda m: m.get("peak_rss_mb"), low=True)
+    limit_mb = verdict.get("max_memory_mb")
+    groups.append(
+        (
+            "Memory, load",
+            [
+                (
+                    "peak RSS",
+                    "the worker's own high-water mark",
+                    lambda m: _figure(
+                        fmt_mb(m.get("peak_rss_mb")), m.get("peak_rss_mb"), best_rss, limit_mb
+                    ),
+                ),
+                ("load s", "seconds to load", lambda m: (_num(m.get("load_s"), "{:.2f}"), "")),
+            ],
+        )
+    )
+    if not task:
+        groups += _speed_columns(report, "Speed on synthetic prompts")
+    return groups
 
 
-def _axes(w: int, h: int, pad: int, xlabel: str, ylabel: str) -> str:
+def _speed_columns(report: dict[str, Any], group: str = "") -> list[tuple[str, list[Column]]]:
+    """llama-bench style figures on synthetic prompts."""
+    s = report["settings"]
+
+    def syn(key: str, fmt: str) -> Callable[[dict[str, Any]], Cell]:
+        return lambda m: (_num(_syn(m, key), fmt), "")
+
+    return [
+        (
+            group,
+            [
+                (
+                    f"prompt t/s ({s['pp']})",
+                    f"prompt tokens/s over {s['pp']} tokens",
+                    syn("pp_tps", "{:,.0f}"),
+                ),
+                (
+                    f"decode t/s ({s['tg']})",
+                    f"decoded tokens/s over {s['tg']} tokens",
+                    syn("tg_tps", "{:,.0f}"),
+                ),
+                (
+                    "of bound",
+                    "decode speed as a share of the memory-bandwidth bound",
+                    lambda m: (_num(m.get("decode_of_bound"), "{:.0%}"), ""),
+                ),
+                (
+                    "first token ms",
+                    "time to first token, 128-token prompt",
+                    syn("ttft_ms", "{:,.0f}"),
+                ),
+            ],
+        )
+    ]
+
+
+def _html_table(
+    report: dict[str, Any],
+    verdict: dict[str, Any],
+    groups: list[tuple[str, list[Column]]],
+    css: str,
+) -> str:
+    """One row per model, the shipped row marked and models over a limit greyed."""
+    grouped = any(g for g, _ in groups)
+    ncols = 1 + sum(len(cols) for _, cols in groups)
+    head2 = "".join(
+        f'<th title="{html.escape(t)}">{html.escape(c)}</th>'
+        for _, cols in groups
+        for c, t, _ in cols
+    )
+    if grouped:
+        head1 = '<th rowspan="2" class="name">model</th>' + "".join(
+            f'<th colspan="{len(c)}" class="group">{html.escape(g)}</th>' for g, c in groups
+        )
+        head = f"<tr>{head1}</tr><tr>{head2}</tr>"
+    else:
+        head = f'<tr><th class="name">model</th>{head2}</tr>'
+    rows = []
+    for i, m in enumerate(report["models"]):
+        badge, cls = "", ""
+        over = m["name"] in verdict.get("over_limits", [])
+        if m["name"] == verdict.get("ship"):
+            badge, cls = '<span class="badge ship">ship</span>', ' class="ship"'
+        elif m["name"] == verdict.get("closest") and report.get("task"):
+            badge = '<span class="badge closest">closest</span>'
+            cls = ' class="over"' if over else ""
+        elif m["name"] == verdict.get("closest"):
+            badge = '<span class="badge closest">fastest decode</span>'
+        elif over:
+            badge, cls = '<span class="badge over">over limit</span>', ' class="over"'
+        name = (
+            f'<td class="name"><span class="swatch" style="background:{plots.color(i)}"></span>'
+            f"{html.escape(m['name'])}"
+            f'<span class="fmt">{html.escape(m.get("format", ""))}{badge}</span></td>'
+        )
+        if m.get("error"):
+            rows.append(
+                f'<tr class="failed">{name}<td colspan="{ncols - 1}" class="err">'
+                f"error: {html.escape(str(m['error']))}</td></tr>"
+            )
+            continue
+        cells = []
+        for _, cols in groups:
+            for _, _, cell in cols:
+                text, klass = cell(m)
+                attr = f' class="{klass}"' if klass else ""
+                cells.append(f"<td{attr}>{html.escape(text)}</td>")
+        rows.append(f"<tr{cls}>{name}{''.join(cells)}</tr>")
     return (
-        f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#333"/>'
-        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#333"/>'
-        f'<text x="{w / 2}" y="{h - 12}" text-anchor="middle">{html.escape(xlabel)}</text>'
-        f'<text x="14" y="{h / 2}" transform="rotate(-90 14 {h / 2})" '
-        f'text-anchor="middle">{html.escape(ylabel)}</text>'
+        f'<div class="scroll"><table class="{css}"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
-def _boxes(report: dict[str, Any]) -> str:
-    """Per-model latency distribution: box (p25-p75), median, whiskers p5-p95, dots to max."""
-    series = [
-        (m["name"], m["latencies_ms"], PALETTE[i % len(PALETTE)])
-        for i, m in enumerate(report["models"])
-        if m.get("latencies_ms")
-    ]
-    if not series:
-        return ""
-    row, pad, label_w, w = 34, 30, 190, 720
-    h = pad * 2 + row * len(series)
-    top = max(max(v) for _, v, _ in series) * 1.05 or 1.0
+def _as_float(text: str) -> float | None:
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        return None
 
-    def x(v: float) -> float:
-        return label_w + v / top * (w - label_w - 20)
 
-    out = []
-    for k in range(5):
-        v = top * k / 4
-        out.append(
-            f'<line x1="{x(v):.1f}" y1="{pad - 6}" x2="{x(v):.1f}" y2="{h - pad}" stroke="#ddd"/>'
-            f'<text x="{x(v):.1f}" y="{h - pad + 16}" text-anchor="middle">{v:.0f} ms</text>'
+def _verdict(report: dict[str, Any], verdict: dict[str, Any]) -> str:
+    text = verdict["text"]
+    ship = verdict.get("ship")
+    if ship and text.startswith(f"Ship {ship}:"):
+        head = f"Ship {ship}"
+        line = f"<strong>{html.escape(head)}</strong>{html.escape(text[len(head) :])}"
+    else:
+        line = html.escape(text)
+    limits = []
+    if verdict.get("max_latency_ms") is not None:
+        limits.append(f"p95 ≤ {fmt_limit_ms(verdict['max_latency_ms'])} (--max-latency)")
+    if verdict.get("max_memory_mb") is not None:
+        limits.append(f"peak RSS ≤ {fmt_limit_mb(verdict['max_memory_mb'])} (--max-memory)")
+    metric = verdict.get("metric") or "quality"
+    if report.get("task"):
+        rule = (
+            "Rule: of the models within the limits, the one with the lowest p95 latency per item "
+            f"whose {metric} is within {verdict['tolerance']:g} of the best (--tolerance). "
         )
-    for i, (name, vals, color) in enumerate(series):
-        cy = pad + row * i + row / 2
-        p = {q: percentile(vals, q) for q in (5, 25, 50, 75, 95)}
-        out.append(
-            f'<text x="{label_w - 8}" y="{cy + 4:.1f}" text-anchor="end">{html.escape(name)}</text>'
-            f'<line x1="{x(p[5]):.1f}" y1="{cy:.1f}" x2="{x(p[95]):.1f}" y2="{cy:.1f}" stroke="{color}"/>'
-            f'<rect x="{x(p[25]):.1f}" y="{cy - 9:.1f}" width="{max(x(p[75]) - x(p[25]), 1):.1f}" '
-            f'height="18" fill="{color}" fill-opacity="0.3" stroke="{color}"/>'
-            f'<line x1="{x(p[50]):.1f}" y1="{cy - 9:.1f}" x2="{x(p[50]):.1f}" y2="{cy + 9:.1f}" '
-            f'stroke="{color}" stroke-width="3"/>'
-        )
-        for v in vals:
-            if v > p[95]:
-                out.append(f'<circle cx="{x(v):.1f}" cy="{cy:.1f}" r="2.5" fill="{color}"/>')
-    return f'<svg viewBox="0 0 {w} {h}" width="{w}" height="{h}">{"".join(out)}</svg>'
+    else:
+        rule = "Fastest decoder: the most decode tokens/s within the limits. "
+    rule += f"Limits: {'; '.join(limits)}." if limits else "No limits set."
+    cls = "verdict" if ship else ("verdict none" if report.get("task") else "verdict open")
+    return f'<section class="{cls}"><p class="line">{line}</p><p class="rule">{html.escape(rule)}</p></section>'
 
 
 def _confusions(report: dict[str, Any]) -> str:
@@ -224,49 +360,134 @@ def _confusions(report: dict[str, Any]) -> str:
             for c in cols:
                 n = counts.get(c, 0)
                 shade = f"rgba(31,119,180,{n / total:.2f})"
-                cells.append(f'<td style="background:{shade}">{n}</td>')
+                ink = "#fff" if n / total > 0.6 else "inherit"
+                cells.append(f'<td style="background:{shade};color:{ink}">{n}</td>')
             body.append(f"<tr><th>{html.escape(gold)}</th>{''.join(cells)}</tr>")
         parts.append(
-            f"<h3>{html.escape(m['name'])}</h3><table class=cm><tr><th>gold \\ predicted</th>"
-            f"{head}</tr>{''.join(body)}</table>"
+            f'<figure class="cm"><figcaption>{html.escape(m["name"])}</figcaption>'
+            f'<table class="cm"><tr><th>gold \\ predicted</th>{head}</tr>{"".join(body)}</table>'
+            "</figure>"
         )
-    return "".join(parts)
+    return f'<div class="cms">{"".join(parts)}</div>' if parts else ""
+
+
+STYLE = """
+:root{color-scheme:light}
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2330;
+ background:#f4f5f7}
+main{max-width:1120px;margin:0 auto;padding:20px 24px 48px}
+h1{font-size:1.6em;margin:.4em 0 .1em}h2{font-size:1.15em;margin:0 0 .6em}
+.meta{color:#5b6272;margin:0 0 1em;font-size:.92em}
+.card{background:#fff;border:1px solid #e1e4ea;border-radius:10px;padding:16px 20px;
+ margin:16px 0;overflow:hidden}
+.verdict{border-radius:10px;padding:14px 20px;margin:16px 0;background:#e9f5ea;
+ border:1px solid #b9dcbc;border-left:6px solid #2e7d32}
+.verdict.none{background:#fdf0ef;border-color:#f0c4c0;border-left-color:#c62828}
+.verdict.open{background:#f0f2f5;border-color:#d5d9e0;border-left-color:#7a808c}
+.verdict .line{font-size:1.12em;margin:0}.verdict .rule{margin:.4em 0 0;color:#4a5263;
+ font-size:.88em}
+.scroll{overflow-x:auto}
+table.summary{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;
+ font-size:.93em}
+table.summary th{font-weight:600;color:#4a5263;padding:6px 10px;text-align:right;
+ vertical-align:bottom;border-bottom:1px solid #d5d9e0;white-space:nowrap}
+table.summary th.group{text-align:center;border-bottom:2px solid #d5d9e0;color:#1d2330}
+table.summary td{padding:7px 10px;text-align:right;white-space:nowrap;
+ border-bottom:1px solid #eef0f3}
+table.summary .name{text-align:left;position:sticky;left:0;background:#fff}
+table.summary td.name{font-weight:600}
+table.summary .fmt{display:block;font-weight:400;font-size:.82em;color:#7a808c;
+ margin-left:18px}
+table.summary tr.ship td{background:#eef7ee}
+table.summary tr.over td{color:#7a808c}
+table.summary td.best{font-weight:700}
+table.summary tr td.over{color:#c62828;font-weight:600}
+table.summary td.err{text-align:left;color:#c62828;white-space:normal}
+.swatch{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:8px}
+.badge{display:inline-block;font-size:.75em;font-weight:600;border-radius:9px;
+ padding:0 7px;margin-left:8px;vertical-align:1px}
+.badge.ship{background:#2e7d32;color:#fff}.badge.over{background:#f3d3d0;color:#8e1f17}
+.badge.closest{background:#fde8c8;color:#7a4a00}
+.note{color:#5b6272;font-size:.88em;margin:.5em 0 0}
+svg{max-width:100%;height:auto;display:block}
+svg text{font:12px system-ui,-apple-system,"Segoe UI",sans-serif;fill:#333}
+svg text.axis{fill:#4a5263}
+.cms{display:flex;flex-wrap:wrap;gap:16px 28px}
+figure.cm{margin:0}figcaption{font-weight:600;margin-bottom:4px}
+table.cm{border-collapse:collapse;font-variant-numeric:tabular-nums}
+table.cm td,table.cm th{border:1px solid #d5d9e0;padding:4px 10px;text-align:right}
+details pre{background:#f6f7f9;padding:1em;overflow:auto;max-height:480px;font-size:12px}
+"""
 
 
 def to_html(report: dict[str, Any]) -> str:
-    """One self-contained page: the table, the plots, confusion matrices and the raw JSON."""
+    """One self-contained page: the verdict, the summary table, the plots, confusion matrices
+    and the raw JSON."""
     mach = report["machine"]
+    verdict = verdict_of(report)
     title = f"edgewise bench: {report.get('task') or 'synthetic'}"
-    scatter = _scatter(report)
-    boxes = _boxes(report)
+    s = report["settings"]
+    meta = [
+        report["created"],
+        str(mach["cpu"]),
+        f"{mach['cores']} cores",
+        f"memory bandwidth {mach['memory_bandwidth_gbs']:.1f} GB/s",
+    ]
+    if report.get("task"):
+        meta.append(f"{report['items']} items")
+    meta.append(f"repeats {s['repeats']}")
+    if s.get("threads"):
+        meta.append(f"{s['threads']} threads")
+    note = (
+        "Bold: the best quality, p95 latency and peak RSS; red: over a limit. "
+        if report.get("task")
+        else "Bold: the least peak RSS; red: over --max-memory. "
+    )
     sections = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p>{html.escape(report['created'])} · {html.escape(str(mach['cpu']))} · "
-        f"{mach['cores']} cores · memory bandwidth {mach['memory_bandwidth_gbs']:.1f} GB/s · "
-        f"{report['items']} items · repeats {report['settings']['repeats']}</p>",
-        f"<pre>{html.escape(table(report))}</pre>",
+        f'<p class="meta">{" · ".join(html.escape(x) for x in meta)}</p>',
+        _verdict(report, verdict),
+        f'<section class="card"><h2>Summary</h2>'
+        f"{_html_table(report, verdict, _summary_columns(report, verdict), 'summary')}"
+        f'<p class="note">{note}Hover a heading for what it measures.</p></section>',
     ]
+    scatter = plots.scatter(report, verdict)
     if scatter:
-        sections.append(f"<h2>Quality against latency</h2>{scatter}")
+        notes = ["Ringed: the model to ship."]
+        if verdict.get("best"):
+            notes.append(f"Green band: within {verdict['tolerance']:g} of the best.")
+        if verdict.get("max_latency_ms") is not None:
+            notes.append("Dashed line: --max-latency.")
+        sections.append(
+            f'<section class="card"><h2>Quality against p95 latency</h2>{scatter}'
+            f'<p class="note">{" ".join(notes)}</p></section>'
+        )
+    boxes = plots.boxes(report)
     if boxes:
         sections.append(
-            "<h2>Latency per item</h2><p>Box: 25th to 75th percentile; thick line: median; "
-            f"whiskers: 5th to 95th; dots: slower items.</p>{boxes}"
+            f'<section class="card"><h2>Latency per item</h2>{boxes}<p class="note">'
+            "Box: 25th to 75th percentile; thick line: median; whiskers: 5th to 95th; "
+            "dots: slower items.</p></section>"
+        )
+    if report.get("task") and any(m.get("synthetic") for m in report["models"]):
+        sections.append(
+            '<section class="card"><h2>Speed on synthetic prompts</h2>'
+            f"{_html_table(report, verdict, _speed_columns(report), 'summary speed')}"
+            '<p class="note">llama-bench style: random token order, so no cached prefix helps.'
+            "</p></section>"
         )
     conf = _confusions(report)
     if conf:
-        sections.append(f"<h2>Confusion matrices</h2>{conf}")
+        sections.append(f'<section class="card"><h2>Confusion matrices</h2>{conf}</section>')
     raw = json.dumps(report, indent=1).replace("</", "<\\/")
     sections.append(
-        f"<details><summary>Raw results (JSON)</summary><pre>{html.escape(raw)}</pre></details>"
+        '<section class="card"><details><summary>Raw results (JSON)</summary>'
+        f"<pre>{html.escape(raw)}</pre></details></section>"
     )
-    style = (
-        "body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}"
-        "pre{background:#f6f6f6;padding:1em;overflow:auto}svg text{font:12px sans-serif}"
-        "table.cm{border-collapse:collapse;margin-bottom:1em}"
-        "table.cm td,table.cm th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-    )
+    style = " ".join(STYLE.split())
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
-        f"</title><style>{style}</style></head><body>{''.join(sections)}</body></html>\n"
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{style}</style></head>"
+        f"<body><main>{''.join(sections)}</main></body></html>\n"
     )

@@ -176,7 +176,9 @@ def choose(
         ship = min(fits, key=speed)
         why = "the fastest; quality not measured (no gold answers)"
     if limits and verdict["over_limits"]:
-        why += f"; over {limits}: {', '.join(verdict['over_limits'])}"
+        over = verdict["over_limits"]
+        more = f" and {len(over) - 3} more" if len(over) > 3 else ""
+        why += f"; over {limits}: {', '.join(over[:3])}{more}"
     elif limits:
         why += f"; all within {limits}"
     verdict.update(ship=ship["name"], p95_ms=_p95(ship), peak_rss_mb=ship.get("peak_rss_mb"))
