@@ -285,6 +285,7 @@ def test_html_page_has_verdict_table_and_short_names():
     verdict = page.index('class="verdict"')
     assert verdict < page.index('<table class="summary">')
     assert "<strong>Ship qwen2.5-coder-0.5b</strong>: accuracy 0.92" in page
+    assert "Limits: p95 ≤ 1 s (--max-latency). Here one item moves accuracy by 0.01." in page
     summary = page.split('<table class="summary">')[1].split("</table>")[0]
     assert summary.count("<tr") == 2 + 4  # two heading rows
     ship = r'<tr class="ship"><td class="name"><span [^>]*></span>qwen2.5-coder-0.5b<span '

@@ -341,6 +341,8 @@ def _verdict(report: dict[str, Any], verdict: dict[str, Any]) -> str:
     else:
         rule = "Fastest decoder: the most decode tokens/s within the limits. "
     rule += f"Limits: {'; '.join(limits)}." if limits else "No limits set."
+    if report.get("task") == "classify" and report.get("items"):
+        rule += f" Here one item moves accuracy by {1 / report['items']:.3g}."
     cls = "verdict" if ship else ("verdict none" if report.get("task") else "verdict open")
     return f'<section class="{cls}"><p class="line">{line}</p><p class="rule">{html.escape(rule)}</p></section>'
 
@@ -437,7 +439,7 @@ def to_html(report: dict[str, Any]) -> str:
         meta.append(f"{report['items']} items")
     meta.append(f"repeats {s['repeats']}")
     if s.get("threads"):
-        meta.append(f"{s['threads']} threads")
+        meta.append(f"{s['threads']} thread{'s' if s['threads'] > 1 else ''}")
     note = (
         "Bold: the best quality, p95 latency and peak RSS; red: over a limit. "
         if report.get("task")
