@@ -19,6 +19,7 @@ from edgewise.audio.actions import (
     grounded_what,
     grounded_who,
     is_candidate,
+    is_imperative,
     pattern_fields,
     sentence_items,
     strip_time,
@@ -148,6 +149,52 @@ def test_candidates_need_a_task_cue() -> None:
     assert is_candidate("No olvidéis revisar el presupuesto.", "es")
     assert not is_candidate("The weather was nice this morning.", "en")
     assert not is_candidate("Hola equipo, esta es una nota.", "es")
+
+
+@pytest.mark.parametrize(
+    "sentence, language",
+    [
+        ("Email the signed contract to Laura before noon.", "en"),
+        ("Book a table for four people on Friday evening.", "en"),
+        ("So, pick up the kids at five.", "en"),
+        ("Call Laura about the invoice.", "en"),
+        ("Order two hundred boxes for the warehouse.", "en"),
+        ("Envía el contrato firmado a Laura.", "es"),
+        ("Llamar al banco el jueves.", "es"),
+    ],
+)
+def test_an_imperative_is_a_task_without_a_cue(sentence: str, language: str) -> None:
+    assert is_imperative(sentence, language) and is_candidate(sentence, language)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["Call volume was high today.", "Note for Monday.", "Email is down again.", "Book club"],
+)
+def test_a_verb_that_is_also_a_noun_needs_an_object(sentence: str) -> None:
+    assert not is_candidate(sentence, "en")
+
+
+def test_a_note_to_oneself_heading_dates_its_items() -> None:
+    # the note: three imperatives, one heading; who is the listener, not Laura
+    note = [
+        ("Note for Monday.", 0.0),
+        ("Email the signed contract to Laura before noon.", 1.0),
+        ("Book a table for four people at the Italian restaurant on Friday evening.", 4.0),
+        ("Remember to renew the car insurance this week.", 9.0),
+    ]
+    items = sentence_items(note, language="en", reference=SATURDAY, engine=None)
+    got = [(i.what, i.who, i.when, i.when_text) for i in items]
+    assert got == [
+        ("Email the signed contract to Laura before noon", None, "2026-11-30", "Monday"),
+        (
+            "Book a table for four people at the Italian restaurant",
+            None,
+            "2026-12-04",
+            "on Friday evening",
+        ),
+        ("renew the car insurance", None, "2026-12-04", "this week"),
+    ]
 
 
 def test_pattern_fields() -> None:

@@ -82,6 +82,57 @@ CUES: dict[str, list[str]] = {
 _CUE_RE = {
     lang: re.compile(r"(?<![\w'])(?:" + "|".join(cues) + r")(?!\w)") for lang, cues in CUES.items()
 }
+# A note to oneself is mostly imperatives with no cue at all ("Email the contract to Laura.
+# Book a table for four."): a sentence that opens with one of these verbs is a task. English
+# verbs are also nouns ("Call volume was high"), so the next word must start an object or a
+# particle (a determiner, a pronoun, a number, "up", a name); Spanish imperatives and
+# infinitives ("Envía", "Llamar al banco") are verbs on their own.
+IMPERATIVES: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        """add answer arrange ask bake book bring buy call cancel change charge check clean
+        clear collect confirm contact copy cut deliver delete do download drop email e-mail
+        fax feed file fill find finish fix follow forward get give go hand have invite join
+        leave let look mail make meet message move order organise organize pack pay phone
+        pick plan post prepare print put read register reject remind renew rent repair reply
+        report request reschedule reserve return review ring run save schedule sell send set
+        share ship sign sort start stop submit take talk tell test text tidy transfer try
+        update upload visit wash water write""".split()
+    ),
+    "es": frozenset(
+        """anade anadir anota anotar apunta apuntar arregla arreglar avisa avisar busca buscar
+        cambia cambiar cancela cancelar comprar compra confirma confirmar contesta contestar
+        enviar envia escribe escribir haz hacer habla hablar imprime imprimir lava lavar
+        lleva llevar llama llamar manda mandar organiza organizar paga pagar pide pedir
+        prepara preparar recoge recoger reenvia reenviar renueva renovar reserva reservar
+        responde responder revisa revisar saca sacar termina terminar trae traer""".split()
+    ),
+}
+_OBJECT_START = frozenset(
+    """the a an my our your his her their its this that these those some any all it them him
+    her me us up back out off over in on down together everyone everybody someone two three
+    four five six seven eight nine ten""".split()
+)
+_FILLERS = frozenset("so and also then ok okay now oh first next finally please just".split())
+
+
+def is_imperative(sentence: str, language: str | None) -> bool:
+    """Whether ``sentence`` opens with a task verb in the imperative (see ``IMPERATIVES``)."""
+    lang = language if language in IMPERATIVES else ("en" if language is None else None)
+    if lang is None:
+        return False
+    words = re.findall(r"[\w'\-]+", sentence)
+    lowered = [fold(w) for w in words]
+    i = 0
+    while i < len(lowered) - 1 and lowered[i] in _FILLERS:
+        i += 1
+    if i >= len(lowered) or lowered[i] not in IMPERATIVES[lang]:
+        return False
+    if lang != "en":
+        return True
+    if i + 1 >= len(words):
+        return False
+    after = words[i + 1]
+    return fold(after) in _OBJECT_START or after[:1].isupper() or after.isdigit()
 # "NAME <modal> rest": a name (capitalised word(s)) in front of a task verb phrase
 _WHO_MODAL = {
     "en": r"will|'ll|needs to|need to|has to|have to|must|should|is going to|is supposed to",
@@ -146,6 +197,12 @@ _NOT_NAMES = {
     "thanks",
     "gracias",
 }
+# a short sentence that heads a note and dates what follows: "Note for Monday.", "Tareas para
+# mañana."
+_HEADING = re.compile(
+    r"\b(?:note|notes|memo|to-?do|todo|tasks|reminders?|plan|nota|notas|tareas|pendientes|"
+    r"recordatorios?)\b"
+)
 _TRAILING_TIME = re.compile(
     r"[\s,]*(?:\b(?:by|before|on|until|no later than|for|at|para|antes de|antes del|el|hasta|"
     r"hasta el|a|al|en|del|de)\s*)*$"
@@ -208,7 +265,9 @@ def cue_language(language: str | None) -> list[str]:
 
 def is_candidate(sentence: str, language: str | None) -> bool:
     folded = fold(sentence)
-    return any(_CUE_RE[lang].search(folded) for lang in cue_language(language))
+    if any(_CUE_RE[lang].search(folded) for lang in cue_language(language)):
+        return True
+    return is_imperative(sentence, language)
 
 
 def _words(text: str) -> list[str]:
@@ -296,6 +355,17 @@ def pattern_fields(sentence: str, language: str | None) -> tuple[str, str | None
     return rest.strip(" ,"), who
 
 
+_PART_OF_DAY = re.compile(
+    r"\s+(?:morning|afternoon|evening|night|at noon|por la (?:manana|tarde|noche)|a mediodia)\b"
+)
+
+
+def _with_part_of_day(sentence: str, found: Any) -> str:
+    """The date's words with the part of the day said after them ("Friday evening")."""
+    m = _PART_OF_DAY.match(fold(sentence), found.end)
+    return sentence[found.start : m.end()] if m else found.text
+
+
 def strip_time(what: str, when_text: str | None) -> str:
     """``what`` without the date words and the preposition that led into them."""
     if when_text:
@@ -337,9 +407,22 @@ def sentence_items(
     )
     items: list[ActionItem] = []
     seen: set[str] = set()
-    candidates = [(s, t) for s, t in sentences if is_candidate(s, language)]
+    candidates = []
+    heading: dict[int, Any] = {}  # the date a heading ("Note for Monday.") gives what follows
+    current = None
+    for sentence, start in sentences:
+        if is_candidate(sentence, language):
+            candidates.append((sentence, start))
+            heading[len(candidates) - 1] = current
+        elif _HEADING.search(fold(sentence)) and len(_words(sentence)) <= 6:
+            current = find_date(sentence, reference) or current
     for n, (sentence, start) in enumerate(candidates, 1):
         p_what, p_who = pattern_fields(sentence, language)
+        # an imperative's doer is the one who hears it; a name in it is an object ("Email
+        # the contract to Laura"), unless the pattern found "ask NAME to ..."
+        bare = is_imperative(sentence, language) and not any(
+            _CUE_RE[lang].search(fold(sentence)) for lang in cue_language(language)
+        )
         what = who = None
         from_model = set()
         if extractor is not None:
@@ -355,13 +438,16 @@ def sentence_items(
                 from_model.add("who")
         if what is None:
             what = p_what
-        if who is None:  # a pattern's name beats a null (the model often drops the subject)
+        if who is None or bare:  # a pattern's name beats a null (the model drops subjects)
             who = p_who
         if progress is not None:
             progress(n, len(candidates))
         source = {2: "model", 1: "model+pattern", 0: "pattern"}[len(from_model)]
         found = find_date(sentence, reference)
-        when_text = found.text if found else None
+        when_text = _with_part_of_day(sentence, found) if found else None
+        if found is None:  # due when the note's heading says ("Note for Monday.")
+            found = heading.get(n - 1)
+            when_text = found.text if found else None
         if who and fold(what).startswith(fold(who) + " "):
             what = what[len(who) + 1 :].lstrip(" ,")
         what = strip_time(strip_cue(what, language), when_text)

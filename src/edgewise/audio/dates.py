@@ -168,6 +168,8 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
         (r"\b(?:the )?end of (?:the |this )?month\b", "eom"),
         (r"\b(?:(?:a )?(?:fin|final|finales) de(?:l)? mes)\b", "eom"),
         (r"\b(?:the )?end of (?:the |this )?week\b", "eow"),
+        # "this week" is due by its last working day, as "the end of the week" is
+        (r"\b(?:this week|esta semana)\b", "eow"),
         (r"\bnext week\b", "next_week"),
         (r"\b(?:la semana que viene|la proxima semana|la semana proxima)\b", "next_week"),
         (
