@@ -8,7 +8,7 @@ import pytest
 
 from edgewise import Classifier, FakeEngine, Router, classify_many
 from edgewise.errors import InputError
-from edgewise.tasks.classify import CONTENT_FREE
+from edgewise.tasks.classify import CONTENT_FREE, spoken_labels
 
 
 def biased_scorer(prompt: str, cont: str) -> float:
@@ -56,6 +56,31 @@ def test_prefix_carries_labels_descriptions_and_examples():
     assert len(call["items"]) == 3 and call["continuations"] == ["urgent", "later"]
     # the item's text is not in the shared prefix
     assert all(t not in prefix.split() for t in ("a", "b", "c"))
+
+
+def test_paths_and_camel_case_labels_are_read_and_scored_as_words():
+    assert spoken_labels(["weather/find", "alarm/set_alarm", "BookRestaurant", "needs_human"]) == [
+        "weather: find",
+        "alarm: set_alarm",
+        "book restaurant",
+        "needs_human",
+    ]
+    # phrases and words stay; labels that would read alike keep their names
+    assert spoken_labels(["A/B test", "iPhone", "spam"]) == ["A/B test", "iPhone", "spam"]
+    assert spoken_labels(["GetWeather", "get weather"]) == ["GetWeather", "get weather"]
+    eng = FakeEngine()
+    clf = Classifier(
+        eng,
+        ["weather/find", "PlayMusic"],
+        examples=[("play some jazz", "PlayMusic"), ("will it rain", "weather/find")],
+        calibrate=False,
+    )
+    res = clf.classify("is it sunny")
+    call = [c for c in eng.calls if c["op"] == "score"][-1]
+    assert "- weather: find" in call["prefix"] and "play music" in call["prefix"]
+    assert call["continuations"] == ["weather: find", "play music"]
+    assert res.label in ("weather/find", "PlayMusic")  # results keep the caller's names
+    assert set(res.scores) == {"weather/find", "PlayMusic"}
 
 
 def test_threshold_abstains():
