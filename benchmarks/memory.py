@@ -131,7 +131,7 @@ def main() -> None:
     p.add_argument(
         "--max-input-tokens", type=int, default=256, help="passed to triage (default 256)"
     )
-    p.add_argument("--model", default=None, help="passed to triage (default: the embedded model)")
+    p.add_argument("--model", default=None, help="passed to triage (default: the default model, see `edgewise models`)")
     p.add_argument(
         "--threads",
         type=int,
@@ -156,7 +156,7 @@ def main() -> None:
         sys.exit(f"{exe} not found: run this with the project's venv python")
     with source.open(encoding="utf-8") as fh:
         records = [json.loads(line) for line in fh if line.strip()]
-    model_path = resolve(args.model or "smollm2-135m").path
+    model_path = resolve(args.model).path
     model_bytes = model_path.stat().st_size
 
     results: dict[int, dict[str, Any]] = {}

@@ -29,6 +29,9 @@ class ModelFile:
     size: int  # bytes
     exact: bool = False  # size read from the file itself (else: rounded, as the hub shows it)
     sha256: str | None = None
+    # peak RSS of `edgewise triage examples/inbox.mbox` on this file, 2 threads, measured with
+    # benchmarks/memory.py (bytes; None: not measured, see ModelEntry.ram_estimate)
+    measured_rss: int | None = None
 
     @property
     def url(self) -> str:

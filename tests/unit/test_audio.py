@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import edgewise
 from edgewise.audio import guard
 from edgewise.audio.actions import (
+    clock_phrase,
     grounded_what,
     grounded_who,
     is_candidate,
@@ -186,15 +187,24 @@ def test_a_note_to_oneself_heading_dates_its_items() -> None:
     items = sentence_items(note, language="en", reference=SATURDAY, engine=None)
     got = [(i.what, i.who, i.when, i.when_text) for i in items]
     assert got == [
-        ("Email the signed contract to Laura before noon", None, "2026-11-30", "Monday"),
+        ("email the signed contract to Laura", None, "2026-11-30", "Monday, before noon"),
         (
-            "Book a table for four people at the Italian restaurant",
+            "book a table for four people at the Italian restaurant",
             None,
             "2026-12-04",
             "on Friday evening",
         ),
         ("renew the car insurance", None, "2026-12-04", "this week"),
     ]
+
+
+def test_clock_phrase() -> None:
+    assert clock_phrase("Email the contract to Laura before noon.") == "before noon"
+    assert clock_phrase("Ask Tom to bring the projector on Wednesday at 3 pm.") == "at 3 pm"
+    assert clock_phrase("Envía el contrato antes del mediodía.") == "antes del mediodía"
+    assert clock_phrase("Llama a Ana a las 5.") == "a las 5"
+    assert clock_phrase("Book a table at 4 people.") is None  # a count, not a time
+    assert clock_phrase("Book a table for four people.") is None
 
 
 def test_pattern_fields() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from edgewise import Classifier, FakeEngine, Router, classify_many
 from edgewise.errors import InputError
-from edgewise.tasks.classify import CONTENT_FREE, spoken_labels
+from edgewise.tasks.classify import CONTENT_FREE, DOMAIN_SAMPLES, spoken_labels
 
 
 def biased_scorer(prompt: str, cont: str) -> float:
@@ -216,7 +216,7 @@ def test_domain_calibration_draws_word_bags_from_the_task_text():
     first = [c for c in eng.calls if c["op"] == "score"][0]
     vocab = set(" ".join(texts).split())
     bags = [item.rsplit("Text:", 1)[-1].split()[:-2] for item in first["items"]]
-    assert len(first["items"]) == 8 and all(set(b) <= vocab | {"assistant"} for b in bags)
+    assert len(first["items"]) == DOMAIN_SAMPLES and all(set(b) <= vocab | {"assistant"} for b in bags)
     prior = clf._prior
     clf.classify_many(["something else entirely"])
     assert clf._prior == prior  # computed once per classifier
@@ -236,7 +236,7 @@ def test_one_text_alone_is_calibrated_content_free_not_against_its_own_words():
     assert len(first["items"]) == len(CONTENT_FREE)
     Classifier(eng, ["spam", "ham"], examples=[("Lunch at noon?", "ham")]).classify(text)
     first = [c for c in eng.calls if c["op"] == "score"][2]  # with an example: two texts
-    assert len(first["items"]) == 8
+    assert len(first["items"]) == DOMAIN_SAMPLES
 
 
 def test_a_near_uniform_prior_is_not_divided_out():

@@ -215,7 +215,8 @@ SCHEMA: dict[str, Any] = {
             "type": "string",
             "minLength": 3,
             "maxLength": 120,
-            "description": "the task, a short verb phrase copied from the sentence",
+            "description": "the task copied from the sentence: the verb and what it applies "
+            "to (objects, people, places, amounts), without the date or time",
         },
         "who": {
             "type": ["string", "null"],
@@ -225,10 +226,16 @@ SCHEMA: dict[str, Any] = {
     },
     "required": ["what", "who"],
 }
+# Measured on the issue's note with Qwen2.5-Coder-1.5B: asked for "a short verb phrase", the
+# model cut "Book a table for four people at the Italian restaurant" to "book a table" and
+# "Email the signed contract to Laura" to "email the signed contract". The task's objects,
+# recipient and place are what makes it doable, so they stay; the date goes to ``when``.
 INSTRUCTIONS = (
     "The sentence comes from a voice note. Extract its action item: 'what' is the task to be "
-    "done, a short verb phrase copied from the sentence; 'who' is the name of the person who "
-    "will do it as written in the sentence, or null when no name is given."
+    "done, copied from the sentence with everything it applies to (objects, the person it is "
+    "for, places, amounts) but without the date or time; 'who' is the name of the person who "
+    "will do it as written in the sentence, or null when no name is given (a person the task "
+    "is for or sent to is not who does it)."
 )
 EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("Peter has to call the bank on Monday.", {"what": "call the bank", "who": "Peter"}),
@@ -236,6 +243,10 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     (
         "We should ask Helen to order new chairs for the office.",
         {"what": "order new chairs for the office", "who": "Helen"},
+    ),
+    (
+        "Send the two invoices to Marco before Thursday.",
+        {"what": "send the two invoices to Marco", "who": None},
     ),
     ("Pedro tiene que reservar el hotel.", {"what": "reservar el hotel", "who": "Pedro"}),
 ]
@@ -366,6 +377,30 @@ def _with_part_of_day(sentence: str, found: Any) -> str:
     return sentence[found.start : m.end()] if m else found.text
 
 
+# a time of day said anywhere in the sentence: "before noon", "at 3 pm", "antes del mediodia"
+_CLOCK = re.compile(
+    r"\b(?:before|by|at|after|around|until|antes del?|a las?|hacia las?|despues del?|hasta las?)"
+    r"\s+(?:noon|midday|midnight|mediodia|medianoche|"
+    r"\d{1,2}(?:[:.]\d{2})?(?:\s*(?:am|pm|a\.m\.|p\.m\.|o'clock|h)\b)?)"
+)
+
+
+def clock_phrase(sentence: str) -> str | None:
+    """The time of day a sentence states ("before noon", "a las 5"), as written, or None.
+
+    A bare number needs "at/a las" and nothing after it that makes it a count or an amount
+    ("at 4 people" is not a time)."""
+    folded = fold(sentence)
+    for m in _CLOCK.finditer(folded):
+        rest = folded[m.end() :].lstrip()
+        if m.group(0)[-1].isdigit() and rest[:1].isalpha() and not rest.startswith(
+            ("today", "tomorrow", "on ", "hoy", "manana", "el ")
+        ):
+            continue
+        return sentence[m.start() : m.end()]
+    return None
+
+
 def strip_time(what: str, when_text: str | None) -> str:
     """``what`` without the date words and the preposition that led into them."""
     if when_text:
@@ -436,6 +471,11 @@ def sentence_items(
                 from_model.add("what")
             if who is not None or (got.get("who") is None and p_who is None):
                 from_model.add("who")
+        if bare and who is not None and fold(who) not in fold(what or ""):
+            # the model took the imperative's object for its doer ("Email the contract to
+            # Laura" -> who Laura, what "email the contract"): the sentence's own words keep it
+            what = p_what
+            from_model.discard("what")
         if what is None:
             what = p_what
         if who is None or bare:  # a pattern's name beats a null (the model drops subjects)
@@ -448,11 +488,20 @@ def sentence_items(
         if found is None:  # due when the note's heading says ("Note for Monday.")
             found = heading.get(n - 1)
             when_text = found.text if found else None
+        date_text, clock = when_text, clock_phrase(sentence)
+        if clock and fold(clock) in fold(what):
+            i = fold(what).find(fold(clock))
+            what = what[:i] + what[i + len(clock) :]
+        if clock and when_text and fold(clock) not in fold(when_text):
+            when_text = f"{when_text}, {clock}"  # "Monday, before noon": the date stays its own
         if who and fold(what).startswith(fold(who) + " "):
             what = what[len(who) + 1 :].lstrip(" ,")
-        what = strip_time(strip_cue(what, language), when_text)
+        what = strip_time(strip_cue(what, language), date_text)
         if len(_words(what)) < 1:
             continue
+        first = sentence.split(maxsplit=1)[0] if sentence.split() else ""
+        if what.startswith(first) and first[:1].isupper() and not first.isupper():
+            what = what[0].lower() + what[1:]  # "Book a table" -> "book a table", as the model writes
         key = " ".join(_words(what))
         if key in seen:
             continue

@@ -133,7 +133,8 @@ def voice_note(
 
     ``reference_date`` (default: the file's modification date, i.e. when it was recorded, or
     today for bytes) anchors "tomorrow", "by Friday", ... ``engine``: the language model for
-    the summary and the action items (default: the embedded SmolLM2-135M).
+    the summary and the action items (default: the strongest model installed, see
+    ``edgewise.bundled.default_model``).
     """
     ref = _reference(audio, reference_date)
     transcript = Transcriber(speech_model, language=language, threads=threads).transcribe(

@@ -156,6 +156,7 @@ def info(name: str, as_json: bool) -> None:
                 "size_exact": f.exact,
                 "sha256": f.sha256,
                 "ram_estimate_bytes": entry.ram_estimate(f.quant),
+                "measured_peak_rss_bytes": f.measured_rss,
             }
             for f in entry.files
         ],
@@ -173,8 +174,11 @@ def info(name: str, as_json: bool) -> None:
             click.echo("files:")
             for f in value:
                 size = _gb(f["size_bytes"]) + ("" if f["size_exact"] else " (approx.)")
+                rss = f["measured_peak_rss_bytes"]
+                measured = f" (measured {_gb(rss)} in triage)" if rss else ""
                 click.echo(
-                    f"  {f['quant']:<7} {size:<18} RAM ~{_gb(f['ram_estimate_bytes'])}  {f['source']}"
+                    f"  {f['quant']:<7} {size:<18} RAM ~{_gb(f['ram_estimate_bytes'])}{measured}"
+                    f"  {f['source']}"
                 )
         else:
             shown = ", ".join(value) if isinstance(value, list) else value

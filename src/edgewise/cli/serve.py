@@ -24,7 +24,7 @@ from edgewise.server.settings import (
     default=None,
     metavar="MODEL",
     help="Default model, loaded at start (catalog name, registered name or GGUF path; "
-    "default: the embedded smollm2-135m). Requests may name other catalog/registered models.",
+    "default: EDGEWISE_MODEL, else the strongest installed; see `edgewise models`). Requests may name other catalog/registered models.",
 )
 @click.option(
     "--api-key",

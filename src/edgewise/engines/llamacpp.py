@@ -549,7 +549,7 @@ class LlamaCppEngine:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_name(cls, model: str | None = None, **kwargs: Any) -> LlamaCppEngine:
-        """Load by catalog id / alias / registered name / path (default: the embedded model)."""
+        """Load by catalog id / alias / registered name / path (default: the default model, see ``edgewise.bundled.default_model``)."""
         resolved = resolve(model)
         return cls(resolved.path, name=resolved.name, entry=resolved.entry, **kwargs)
 

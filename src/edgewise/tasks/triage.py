@@ -21,10 +21,15 @@ from edgewise.tasks.mail import Email, read_inbox
 LABELS = ["urgent", "task", "notification", "needs_human"]
 DESCRIPTIONS = {
     "urgent": "something is broken or at risk and needs action today",
-    "task": "the sender asks the reader to do something, with no emergency",
+    "task": "the sender asks the reader to do something (send, review, sign, approve, reply), "
+    "with no emergency",
     "notification": "automated message, receipt, newsletter or reminder; can be ignored",
     "needs_human": "personal, sensitive or unclear; needs a person's judgment",
 }
+# The verbs in "task" are what moved the 1.5B: over five calibration draws it agreed with the
+# shipped inbox on 21.8 of 25 on average without them and 23.6 with them (0.5B and 135M
+# measured in benchmarks/quality.py). One made-up French and one German example on top cost it
+# two (21.4): the examples' language, not their label, came to carry the evidence.
 ABSTAIN_LABEL = "needs_human"
 # Short made-up examples, one per label (not taken from the shipped inbox).
 EXAMPLES = [
