@@ -62,9 +62,11 @@ DEFAULT_DATA = ROOT.parent / "shared" / "datasets"
 FUZZY = 0.8
 
 SROIE_FIELDS = {
-    "company": "name of the store or company that issued the receipt",
-    "date": "date of the receipt, as printed",
-    "address": "address of the store",
+    "company": "name of the business that issued the receipt, in full as printed (often "
+    "ending in SDN BHD, ENTERPRISE or TRADING), not a person's name",
+    "date": "date of the receipt as printed, the date only (no time)",
+    "address": "the business's full address as printed, all its lines joined (no phone, GST "
+    "or company numbers)",
     "total": "total amount paid, as printed (a number)",
 }
 # Bounds well above the longest gold value (49, 11, 118 and 8 characters; SNIPS slots 55):
