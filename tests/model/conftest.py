@@ -14,3 +14,15 @@ def engine():
 
 
 GREEDY = {"temperature": 0.0, "max_tokens": 24}
+
+
+@pytest.fixture(scope="session")
+def qwen15(tmp_path_factory: pytest.TempPathFactory):
+    """Qwen2.5-Coder-1.5B (the default model with the test extra), assembled once from its PyPI
+    parts into a session home and loaded once: for tests about answer quality."""
+    home = tmp_path_factory.mktemp("qwen-home")
+    with pytest.MonkeyPatch.context() as mp:  # session fixtures run outside a test's monkeypatch
+        mp.setenv("EDGEWISE_HOME", str(home))
+        eng = edgewise.load("qwen2.5-coder-1.5b")
+    yield eng
+    eng.close()
