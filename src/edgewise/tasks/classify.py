@@ -22,6 +22,12 @@ it only moves decisions at random. Measured on SpamAssassin subject lines (200, 
 the shipped Q4_1 file's prior is 0.39/0.61 (TV 0.11); dividing it out cost 7 points (0.705 ->
 0.635), while the Q4_0 file's 0.05/0.95 (TV 0.45) calibrated gained 11 (0.545 -> 0.655). The
 priors measured on emails, the triage inbox, SNIPS and xSID were all skewed (TV 0.35-0.86).
+
+A bigger model still needs it: Qwen2.5-Coder-1.5B-Instruct on the shipped inbox (25), 60
+SpamAssassin emails and their 60 subject lines agreed raw 0.64 / 0.42 / 0.53, domain-calibrated
+0.92 / 0.78 / 0.80; content-free calibration gave 0.60 on the inbox, and batch calibration (the
+mean of the items' own distributions, Zhou et al., 2024) 0.84 / 0.58 / 0.68. Domain calibration
+is the default for every model.
 """
 
 from __future__ import annotations
