@@ -250,7 +250,8 @@ CATALOG: tuple[ModelEntry, ...] = (
         card="https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct",
         files=(ModelFile("Q4_K_M", "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
                          "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 1_117_320_768, exact=True,
-                         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),),
+                         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+                         measured_rss=2_125_200_000),),  # 2,026.7 MB: benchmarks/memory.py, 2026-12-07
         strengths=("code", "math", "structured output", "label scoring"),
         aliases=("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder:1.5b"), bundled="qwen-1-5b",
         kv_geometry=(28, 2, 128),
