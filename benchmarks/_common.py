@@ -51,6 +51,28 @@ def plain_llama(path: str, threads: int, n_ctx: int = 4096, logits_all: bool = F
         capi.llama_model_default_params = default
 
 
+def naive_classify_prompt(
+    labels: list[str], descriptions: dict[str, str] | None, examples: Any = ()
+) -> tuple[str, list[dict[str, str]]]:
+    """The naive classifier's system message and few-shot turns: the same label list,
+    descriptions and examples edgewise gets, asked for the label as text."""
+    lines = "\n".join(
+        f"- {lab}: {descriptions[lab]}" if descriptions and lab in descriptions else f"- {lab}"
+        for lab in labels
+    )
+    system = (
+        "Classify the text into exactly one of the labels below.\n\n"
+        f"Labels:\n{lines}\n\nAnswer with the label only."
+    )
+    shots: list[dict[str, str]] = []
+    for ex in examples:
+        shots += [
+            {"role": "user", "content": f"Text:\n{ex.text}"},
+            {"role": "assistant", "content": ex.label},
+        ]
+    return system, shots
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t = time.perf_counter()
     out = fn()

@@ -50,7 +50,8 @@ from edgewise.tasks.summarize import ASK, BUDGETS, Summarizer
 from edgewise.tasks.triage import DESCRIPTIONS, EXAMPLES, LABELS, triage_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extract import (  # noqa: E402  (a sibling benchmark script)
+from _common import naive_classify_prompt  # noqa: E402  (sibling benchmark modules)
+from extract import (  # noqa: E402
     SLOT_DESCRIPTIONS,
     SLOT_MAX_LENGTH,
     SNIPS_INSTRUCTIONS,
@@ -141,20 +142,7 @@ def naive_labels(
     examples: Sequence[Any] = (),
 ) -> list[str | None]:
     """One chat call per text; the reply's first label (longest names tried first)."""
-    lines = "\n".join(
-        f"- {lab}: {descriptions[lab]}" if descriptions and lab in descriptions else f"- {lab}"
-        for lab in labels
-    )
-    system = (
-        "Classify the text into exactly one of the labels below.\n\n"
-        f"Labels:\n{lines}\n\nAnswer with the label only."
-    )
-    shots: list[dict[str, str]] = []
-    for ex in examples:
-        shots += [
-            {"role": "user", "content": f"Text:\n{ex.text}"},
-            {"role": "assistant", "content": ex.label},
-        ]
+    system, shots = naive_classify_prompt(list(labels), descriptions, examples)
     by_length = sorted(labels, key=len, reverse=True)
     budget = max(len(engine.tokenize(lab)) for lab in labels) + 8
     out: list[str | None] = []
@@ -293,12 +281,12 @@ def extraction_rows(
     for text, gold, ex, fields in items:
         for method, row in (("edgewise", ours), ("naive", plain)):
             if method == "edgewise":
-                sec, res = timed(lambda: ex.extract_many([text])[0])
+                sec, res = timed(lambda ex=ex, text=text: ex.extract_many([text])[0])
                 valid = res.error is None
                 obj = res.value if valid else None
             else:
                 prompt = ex._prompt(ex._messages(text))
-                sec, out = timed(lambda: engine.generate(prompt, ex.options))
+                sec, out = timed(lambda ex=ex, prompt=prompt: engine.generate(prompt, ex.options))
                 obj = first_json_object(out.text)
                 valid = obj is not None and not list(ex.validator.iter_errors(obj))
             row.seconds += sec
@@ -320,7 +308,10 @@ def extraction_rows(
         c = counts[method]
         p = c["tp"] / c["pred"] if c["pred"] else 0.0
         r = c["tp"] / c["gold"] if c["gold"] else 0.0
-        row.metrics = {"valid": c["valid"] / max(row.n, 1), "f1": 2 * p * r / (p + r) if p + r else 0.0}
+        row.metrics = {
+            "valid": c["valid"] / max(row.n, 1),
+            "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        }
         if dataset == "sroie":
             for f in fields_all:
                 row.metrics[f] = hits[method][f] / max(row.n, 1)
@@ -381,7 +372,7 @@ def summary_task(
     ours, plain = Row(task, model, "edgewise"), Row(task, model, "naive")
     scores: dict[str, list[float]] = {"edgewise": [], "naive": []}
     for text, ref in zip(texts, refs):
-        sec, summary = timed(lambda: summarizer.summarize(text).text)
+        sec, summary = timed(lambda text=text: summarizer.summarize(text).text)
         ours.seconds += sec
         scores["edgewise"].append(max(rouge_l(r, summary) for r in ref))
         if engine.chat_mode:
@@ -389,7 +380,9 @@ def summary_task(
         else:
             prompt = f"{text}\n\n{ask}\n"
         sec, out = timed(
-            lambda: engine.generate(prompt, {"max_tokens": 160, "temperature": 0.0}).text
+            lambda prompt=prompt: (
+                engine.generate(prompt, {"max_tokens": 160, "temperature": 0.0}).text
+            )
         )
         plain.seconds += sec
         scores["naive"].append(max(rouge_l(r, out.strip()) for r in ref))

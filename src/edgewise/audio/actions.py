@@ -133,6 +133,8 @@ def is_imperative(sentence: str, language: str | None) -> bool:
         return False
     after = words[i + 1]
     return fold(after) in _OBJECT_START or after[:1].isupper() or after.isdigit()
+
+
 # "NAME <modal> rest": a name (capitalised word(s)) in front of a task verb phrase
 _WHO_MODAL = {
     "en": r"will|'ll|needs to|need to|has to|have to|must|should|is going to|is supposed to",
@@ -393,8 +395,10 @@ def clock_phrase(sentence: str) -> str | None:
     folded = fold(sentence)
     for m in _CLOCK.finditer(folded):
         rest = folded[m.end() :].lstrip()
-        if m.group(0)[-1].isdigit() and rest[:1].isalpha() and not rest.startswith(
-            ("today", "tomorrow", "on ", "hoy", "manana", "el ")
+        if (
+            m.group(0)[-1].isdigit()
+            and rest[:1].isalpha()
+            and not rest.startswith(("today", "tomorrow", "on ", "hoy", "manana", "el "))
         ):
             continue
         return sentence[m.start() : m.end()]
@@ -501,7 +505,9 @@ def sentence_items(
             continue
         first = sentence.split(maxsplit=1)[0] if sentence.split() else ""
         if what.startswith(first) and first[:1].isupper() and not first.isupper():
-            what = what[0].lower() + what[1:]  # "Book a table" -> "book a table", as the model writes
+            what = (
+                what[0].lower() + what[1:]
+            )  # "Book a table" -> "book a table", as the model writes
         key = " ".join(_words(what))
         if key in seen:
             continue

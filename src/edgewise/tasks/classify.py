@@ -476,8 +476,7 @@ class Classifier:
             desc = self.descriptions.get(lab)
             about = f" ({desc})" if desc else ""
             questions.append(
-                f"Does the text belong to the label '{self._spoken[lab]}'{about}? "
-                "Answer yes or no."
+                f"Does the text belong to the label '{self._spoken[lab]}'{about}? Answer yes or no."
             )
         if self.engine.chat_mode:
             msgs = [
