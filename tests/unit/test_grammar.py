@@ -183,6 +183,38 @@ def _grammar_regex(gbnf: str) -> re.Pattern[str]:
     return re.compile(expand(rules["root"]))
 
 
+def test_whitespace_is_bounded_but_pretty_printed_json_fits():
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "enum": ["Ana", "Bo"]},
+            "tags": {"type": "array", "items": {"type": "string", "enum": ["x", "y"]}},
+            "note": {"type": "string", "enum": ["hi"]},
+        },
+        "required": ["name", "tags"],
+        "additionalProperties": False,
+    }
+    grammar = _grammar_regex(compile_schema(schema).gbnf)
+    values = [{"name": "Ana", "tags": ["x", "y"], "note": "hi"}, {"name": "Bo", "tags": []}]
+    for value in values:
+        for text in (
+            json.dumps(value, separators=(",", ":")),
+            json.dumps(value),
+            json.dumps(value, indent=2),
+            json.dumps(value, indent=4),
+        ):
+            assert grammar.fullmatch(text), text
+    for text in (
+        '{ "name": "Ana",  "tags": []}',  # two spaces
+        '{"name": "Ana",\n\n"tags": []}',  # two newlines
+        '{"name": "Ana",\n' + " " * 13 + '"tags": []}',  # deeper than MAX_INDENT
+        '{"name": "Ana", "tags": []\t}',  # a tab
+        '{"name": "Ana",\n  "tags": [] ,"note": "hi"}',  # space before a comma
+    ):
+        assert not grammar.fullmatch(text), text
+    assert compile_schema({"type": "object", "properties": {}}).gbnf.count("ws") <= 2
+
+
 PATTERN_CASES = [
     ("^[0-9]{5}$", ["12345", "00000"], ["1234", "123456", "1234a", ""]),
     (r"^\+?[0-9 ()/-]{6,20}$", ["+49 170 1234567", "(030) 123-456"], ["12345", "phone", "+"]),

@@ -20,8 +20,11 @@ call time, never a silent fallback to "any JSON". Keywords in three groups:
 Anything else (not, if/then/else, allOf with more than one schema, patternProperties,
 additionalProperties as a schema beside properties, ...) is refused.
 
-Output JSON is compact, with at most one space after ``:`` and ``,``, so a small model cannot
-wander into endless whitespace. Object properties come in the schema's order.
+Whitespace is bounded: after ``{``, ``[``, ``:`` and ``,`` and before ``}`` and ``]`` the output
+may have one space, or a newline and up to ``MAX_INDENT`` spaces, nothing more. A small model
+cannot wander into endless whitespace, and an instruct model can still write the pretty-printed
+JSON it was trained on: forcing compact JSON cost Qwen2.5-Coder-1.5B 0.09 of field F1 on SNIPS
+(0.41 vs 0.50, 20 utterances). Object properties come in the schema's order.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ MAX_STRING_BOUND = 512
 MAX_ITEMS_BOUND = 64
 MAX_RULES = 4000
 MAX_DIGITS = 16  # integers have at most this many digits, as in the "integer" primitive
+MAX_INDENT = 12  # spaces after a newline: pretty-printed JSON three levels deep at 4 per level
 BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 ANNOTATIONS = {
@@ -62,7 +66,7 @@ FORMATS = {
 }
 
 _PRIMITIVES = {
-    "ws": '" "?',
+    "ws": f'( " " | "\\n" " "{{0,{MAX_INDENT}}} )?',
     "char": r'[^"\\\x7F\x00-\x1F] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} )',
     "string": r'"\"" char* "\""',
     "integer": r'"-"? ( "0" | [1-9] [0-9]{0,15} )',
@@ -70,8 +74,8 @@ _PRIMITIVES = {
     "boolean": '"true" | "false"',
     "null": '"null"',
     "value": "object | array | string | number | boolean | null",
-    "object": r'"{" ws ( string ":" ws value ( "," ws string ":" ws value )* )? "}"',
-    "array": r'"[" ws ( value ( "," ws value )* )? "]"',
+    "object": r'"{" ws ( string ":" ws value ( "," ws string ":" ws value )* ws )? "}"',
+    "array": r'"[" ws ( value ( "," ws value )* ws )? "]"',
 }
 
 
@@ -380,15 +384,16 @@ class _Builder:
             kvs[key] = f'{_literal(key)} ":" ws {value}'
         req = [k for k in props if k in required]
         opt = [k for k in props if k not in required]
+        # the whitespace before "}" belongs to the members, so "{}" has one ws, not two
         if req:
             body = ' "," ws '.join(kvs[k] for k in req)
-            body += "".join(f' ( "," ws {kvs[k]} )?' for k in opt)
+            body += "".join(f' ( "," ws {kvs[k]} )?' for k in opt) + " ws"
         elif opt:
             alts = []
             for i, k in enumerate(opt):
                 rest = "".join(f' ( "," ws {kvs[j]} )?' for j in opt[i + 1 :])
                 alts.append(f"{kvs[k]}{rest}")
-            body = "( " + " | ".join(alts) + " )?"
+            body = "( ( " + " | ".join(alts) + " ) ws )?"
         else:
             body = ""
         return self.define(hint, f'"{{" ws {body} "}}"'.replace("  ", " "))
@@ -415,7 +420,7 @@ class _Builder:
             tail = f"( {sep} )" + ("*" if rest_min == 0 else f"{{{rest_min},}}")
         else:
             tail = f"( {sep} ){{{rest_min},{hi - 1}}}"
-        inner = f"{first} {tail}"
+        inner = f"{first} {tail} ws"
         if lo == 0:
             inner = f"( {inner} )?"
         return self.define(hint, f'"[" ws {inner} "]"')
