@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +80,38 @@ def write_gguf(
 @pytest.fixture
 def gguf_writer():
     return write_gguf
+
+
+# ------------------------------------------------------------------ the documentation
+FENCE = re.compile(r"^```(?P<info>[^`\n]*)\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
+
+
+@dataclass
+class CodeBlock:
+    """A fenced code block: ```python no-run: why``` has lang "python" and flags "no-run: why"."""
+
+    path: Path
+    line: int  # the line of the block's first line of code, 1-based
+    lang: str
+    flags: str
+    code: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+
+def code_blocks(path: Path) -> list[CodeBlock]:
+    text = path.read_text(encoding="utf-8")
+    blocks = []
+    for m in FENCE.finditer(text):
+        lang, _, flags = m["info"].strip().partition(" ")
+        line = text.count("\n", 0, m.start("code")) + 1
+        blocks.append(CodeBlock(path, line, lang, flags.strip(), m["code"]))
+    return blocks
+
+
+@pytest.fixture
+def doc_blocks():
+    """``doc_blocks(path)``: the fenced code blocks of a page of the documentation."""
+    return code_blocks

@@ -1,6 +1,6 @@
 """Answer quality on the default model (Qwen2.5-Coder-1.5B from the test extra).
 
-The figures behind these bars are in benchmarks/quality.py and the README; the bars sit one
+The figures behind these bars are in benchmarks/quality.py and docs/quality.md; the bars sit one
 item below the measured results, which move by one item with the calibration draw."""
 
 from __future__ import annotations

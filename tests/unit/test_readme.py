@@ -18,3 +18,8 @@ def test_quickstart_has_two_lines_and_ci_runs_line_two():
     ci = (ROOT / ".ci" / "run").read_text()
     # .ci/run extracts line 2 from the README instead of keeping a copy
     assert "Quickstart" in ci and "README.md" in ci
+
+
+def test_the_readme_is_a_front_page():
+    # the rest is in docs/, one page per area (tests/unit/test_docs.py checks the links)
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 150

@@ -464,7 +464,7 @@ extract_options = [
         "schema_file",
         required=True,
         metavar="FILE.json",
-        help="JSON Schema of the object to extract (see the README for the subset).",
+        help="JSON Schema of the object to extract (docs/architecture.md lists the subset).",
     ),
     click.option("--instructions", default=None, help="Extra instructions for the model."),
     click.option(

@@ -10,7 +10,8 @@ model work too: pass ``model_path``/``tokenizer_path`` or set ``EDGEWISE_EMBED_M
 
 ``CharNgrams`` is the model-free signal: TF-IDF over character 2-5-grams within word
 boundaries, fitted on the texts it indexes. Measured on banking77 it is weaker than MiniLM in
-English, but stronger in German and Italian (README, benchmarks/personal_embeddings.py).
+English, but stronger in German and Italian (docs/personalization.md,
+benchmarks/personal_embeddings.py).
 """
 
 from __future__ import annotations
