@@ -242,7 +242,7 @@ def score_items(
     gold: list[tuple[str, str | None, str | None]],
 ) -> tuple[int, int, int, int, int]:
     """(predicted, gold, matched, who right, when right); a match: the key phrase in `what`."""
-    from edgewise.audio.dates import fold
+    from edgewise.text.dates import fold
 
     matched = who_ok = when_ok = 0
     used: set[int] = set()

@@ -25,7 +25,6 @@ from edgewise.audio.actions import (
     sentence_items,
     strip_time,
 )
-from edgewise.audio.dates import find_date
 from edgewise.audio.decode import AudioReader, decode
 from edgewise.audio.metrics import word_error_rate
 from edgewise.audio.models import resolve
@@ -33,6 +32,7 @@ from edgewise.audio.transcribe import Segment, SpeechMap, Transcript, quiet_cut
 from edgewise.audio.voice_note import grounded_points
 from edgewise.cli.main import cli
 from edgewise.errors import InputError, ModelLoadError, ModelNotFoundError
+from edgewise.text.dates import find_date
 
 SATURDAY = date(2026, 11, 28)
 

@@ -12,7 +12,7 @@ within its reach:
 3. each field must be grounded in the sentence: ``who`` must be words of the sentence and not a
    cue, ``what`` must be mostly the sentence's own words; a field that fails falls back to a
    pattern ("NAME will/has to/tiene que VERB ..." -> who, the rest -> what);
-4. ``when`` is never asked of the model: ``edgewise.audio.dates`` resolves the stated date
+4. ``when`` is never asked of the model: ``edgewise.text.dates`` resolves the stated date
    against the recording date.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from edgewise.audio.dates import find_date, fold
 from edgewise.engines.base import Engine
 from edgewise.errors import EdgewiseError
+from edgewise.text.dates import find_date, fold
 
 CUES: dict[str, list[str]] = {
     "en": [

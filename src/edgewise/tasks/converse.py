@@ -8,7 +8,7 @@ A small model invents values, and a wrong value that is kept is worse than a que
 again, so a value counts only if the reply states it (its text, a date's day and month or
 year, a number's digits outside the dates). Some values are read without the model: an enum
 value or one of the script's aliases named in the reply, a date ("tomorrow", "14.06.2025",
-"el 12 de junio"; audio/dates.py), a count ("4", "cuatro"), and for the slot just asked for,
+"el 12 de junio"; text/dates.py), a count ("4", "cuatro"), and for the slot just asked for,
 the part of the reply its ``pattern`` matches ("+49 170 1234567"). The asked slot has two
 fallbacks when the reply states nothing the rules recognize: an enum by label scoring (with a
 "none of these" label and a confidence floor), free text as the reply itself; a reply that says
@@ -40,7 +40,6 @@ from pydantic import (
     field_validator,
 )
 
-from edgewise.audio.dates import date_spans, fold
 from edgewise.engines.base import Engine
 from edgewise.errors import (
     CapabilityError,
@@ -52,6 +51,7 @@ from edgewise.errors import (
 from edgewise.structured import compile_schema, pattern_matcher, validator
 from edgewise.tasks.classify import Classifier
 from edgewise.tasks.extract import Extractor
+from edgewise.text.dates import date_spans, fold
 
 log = logging.getLogger("edgewise")
 
