@@ -18,9 +18,10 @@ from edgewise.errors import (
     SchemaValidationError,
     UnsupportedSchemaError,
 )
+from edgewise.personal.learn import classify, classify_many  # tasks' classify, plus profile=
 from edgewise.personal.profile import Profile
 from edgewise.personal.style import compose, rewrite
-from edgewise.tasks.classify import Classification, Classifier, classify, classify_many
+from edgewise.tasks.classify import Classification, Classifier
 from edgewise.tasks.converse import Conversation, load_script
 from edgewise.tasks.extract import Extraction, Extractor, extract
 from edgewise.tasks.route import Router

@@ -9,8 +9,8 @@ import pytest
 
 import edgewise
 from edgewise.errors import InputError
-from edgewise.personal.embed import CharNgrams
-from edgewise.personal.learn import PersonalClassifier, default_embedder
+from edgewise.personal.embed import CharNgrams, default_embedder
+from edgewise.personal.learn import PersonalClassifier
 from edgewise.personal.profile import Profile
 
 LABELS = ["work", "personal"]

@@ -264,7 +264,7 @@ def test_a_near_uniform_prior_is_not_divided_out():
 
 
 def test_chunks_hold_about_a_token_budget_and_keep_order():
-    from edgewise.tasks.classify import CHUNK_ITEMS, CHUNK_TOKENS, _chunks
+    from edgewise.tasks.classify.classifier import CHUNK_ITEMS, CHUNK_TOKENS, _chunks
 
     short = [(i, [1] * 20) for i in range(200)]  # subject lines: many per chunk, capped
     chunks = list(_chunks(short))

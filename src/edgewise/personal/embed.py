@@ -145,6 +145,20 @@ class MiniLM:
         return normalize(out)
 
 
+_embedder: Embedder | None = None
+_embedder_lock = threading.Lock()
+
+
+def default_embedder() -> Embedder:
+    """The process-wide MiniLM embedder, loaded on first use and shared by classification
+    with corrections, style examples and recommendations (one ONNX session per process)."""
+    global _embedder
+    with _embedder_lock:
+        if _embedder is None:
+            _embedder = MiniLM()
+        return _embedder
+
+
 def normalize(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)

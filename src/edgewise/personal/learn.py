@@ -48,18 +48,19 @@ probable labels (a label costs a pass over its tokens). Corrections whose label 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from edgewise.engines.base import Engine
 from edgewise.errors import InputError
-from edgewise.personal.embed import CharNgrams, Embedder
+from edgewise.personal.embed import CharNgrams, Embedder, default_embedder
 from edgewise.personal.profile import MAX_TEXT_CHARS, Feedback, Profile, open_profile
 from edgewise.tasks import text_list
 from edgewise.tasks.classify import Classification, Classifier, Example, Progress
+from edgewise.tasks.classify import classify as _classify
+from edgewise.tasks.classify import classify_many as _classify_many
 
 CHAR_WEIGHT = 0.3  # share of the character n-gram similarity in the mix
 PHANTOM = 0.35  # similarity of the stand-in neighbour of a label without corrections
@@ -75,20 +76,6 @@ DECISIVE = 0.9
 SHOTS = 3
 SHORTLIST = 10
 HEAD_STEPS = 200
-
-_embedder: Embedder | None = None
-_embedder_lock = threading.Lock()
-
-
-def default_embedder() -> Embedder:
-    """The process-wide MiniLM embedder, loaded on first use."""
-    global _embedder
-    with _embedder_lock:
-        if _embedder is None:
-            from edgewise.personal.embed import MiniLM
-
-            _embedder = MiniLM()
-        return _embedder
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -387,18 +374,77 @@ class PersonalClassifier:
         return clf.classify_many([text])[0]
 
 
-def classify_with_profile(
-    texts: Sequence[str],
+def classify(
+    text: str,
     labels: Sequence[str],
-    profile: Profile | str,
     *,
     engine: Engine | None = None,
-    progress: Progress | None = None,
-    **options: Any,
-) -> list[Classification]:
-    """``classify_many`` with a profile's corrections (what ``classify(profile=...)`` calls)."""
+    descriptions: Mapping[str, str] | None = None,
+    examples: Sequence[Example | Mapping[str, Any] | tuple[str, str]] | None = None,
+    multi_label: bool = False,
+    threshold: float | None = None,
+    max_input_tokens: int | None = None,
+    calibrate: bool = True,
+    calibration: str = "domain",
+    profile: Profile | str | None = None,
+) -> Classification:
+    """Classify ``text`` into ``labels`` (``edgewise.classify``; see ``Classifier``).
+
+    With ``profile`` (a ``Profile`` or its name) the user's past corrections add their
+    evidence and serve as few-shot examples (``PersonalClassifier``); without one this is
+    ``edgewise.tasks.classify.classify``. It lives here, above tasks, so that tasks never
+    import personal.
+    """
+    options: dict[str, Any] = dict(
+        descriptions=descriptions,
+        multi_label=multi_label,
+        threshold=threshold,
+        max_input_tokens=max_input_tokens,
+        calibrate=calibrate,
+        calibration=calibration,
+    )
+    if profile is None:
+        return _classify(text, labels, engine=engine, examples=examples, **options)
     from edgewise.tasks import default_engine
 
+    if examples:  # refused with a one-line error: the corrections are the examples
+        options["examples"] = examples
+    return PersonalClassifier(engine or default_engine(), labels, profile, **options).classify(text)
+
+
+def classify_many(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    engine: Engine | None = None,
+    descriptions: Mapping[str, str] | None = None,
+    examples: Sequence[Example | Mapping[str, Any] | tuple[str, str]] | None = None,
+    multi_label: bool = False,
+    threshold: float | None = None,
+    max_input_tokens: int | None = None,
+    calibrate: bool = True,
+    calibration: str = "domain",
+    progress: Progress | None = None,
+    profile: Profile | str | None = None,
+) -> list[Classification]:
+    """Classify many texts, evaluating the shared prompt prefix once
+    (``edgewise.classify_many``; ``profile``: see ``classify``)."""
+    options: dict[str, Any] = dict(
+        descriptions=descriptions,
+        multi_label=multi_label,
+        threshold=threshold,
+        max_input_tokens=max_input_tokens,
+        calibrate=calibrate,
+        calibration=calibration,
+    )
+    if profile is None:
+        return _classify_many(
+            texts, labels, engine=engine, examples=examples, progress=progress, **options
+        )
+    from edgewise.tasks import default_engine
+
+    if examples:
+        options["examples"] = examples
     return PersonalClassifier(engine or default_engine(), labels, profile, **options).classify_many(
         texts, progress=progress
     )

@@ -288,7 +288,7 @@ class Written(BaseModel):
 
 def similar_writing(profile: Profile, query: str, k: int = MAX_EXAMPLES) -> list[str]:
     """The user's ``k`` past texts most similar to ``query`` (MiniLM; cached vectors)."""
-    from edgewise.personal.learn import default_embedder
+    from edgewise.personal.embed import default_embedder
 
     samples = [clean_email(t) for t in profile.writing()]
     samples = [s for s in samples if s]
