@@ -16,7 +16,6 @@ raises ``CorruptProfileError`` naming the file; it is never recreated over the u
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import re
@@ -24,17 +23,17 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgewise import config
 from edgewise.errors import CorruptProfileError, InputError, ProfileNotFoundError
+from edgewise.personal.records import MAX_TEXT_CHARS as MAX_TEXT_CHARS  # re-exported
+from edgewise.personal.records import Feedback, Item, check_text, digest
 
 if TYPE_CHECKING:
     import numpy as np
 
-MAX_TEXT_CHARS = 100_000  # one correction, writing sample or item; longer is a user mistake
 SUFFIX = ".sqlite"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _MAGIC = b"SQLite format 3\x00"
@@ -93,42 +92,6 @@ def delete_profile(name: str) -> None:
     for extra in ("-wal", "-shm", "-journal"):
         Path(str(path) + extra).unlink(missing_ok=True)
     path.unlink()
-
-
-def check_text(text: Any, what: str = "text") -> str:
-    if not isinstance(text, str):
-        raise InputError(f"{what} must be a string, not {type(text).__name__}")
-    if not text.strip():
-        raise InputError(f"{what} is empty")
-    if len(text) > MAX_TEXT_CHARS:
-        raise InputError(
-            f"{what} is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,} (split it)"
-        )
-    return text
-
-
-def digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8")).digest()[:16]
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """One correction: the text and the label the user says is right."""
-
-    id: int
-    text: str
-    label: str
-    created: float
-
-
-@dataclass(frozen=True)
-class Item:
-    """Something the user can like or dislike (an article, a product, a song)."""
-
-    id: str
-    text: str
-    meta: dict[str, Any] = field(default_factory=dict)
-    rating: int = 0  # 1 liked, -1 disliked, 0 neither
 
 
 class Profile:
@@ -408,9 +371,9 @@ class Profile:
         self, candidates: Sequence[Any] | None = None, k: int = 5, **options: Any
     ) -> list[Any]:
         """The ``k`` candidates this user is likeliest to want (``personal.recommend``)."""
-        from edgewise.personal.recommend import recommend
+        from edgewise.personal.ranking import recommend_for
 
-        return recommend(candidates, k, profile=self, **options)
+        return recommend_for(self, candidates, k, **options)
 
     # ------------------------------------------------------------------ embeddings
     def embeddings(self, texts: Sequence[str], embedder: Any) -> np.ndarray:
