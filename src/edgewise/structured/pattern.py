@@ -38,6 +38,10 @@ The grammar writes a subset of what the pattern allows, never more:
 - ``\\D``, ``\\W`` and negated classes holding ``\\d``, ``\\w`` or ``\\s`` write ASCII only (Unicode
   readings of ``\\d``/``\\w``, such as pydantic's, then agree);
 - no surrogate code points.
+
+This module is the parser: it reads the pattern once into pieces that carry their GBNF, their
+Python regex and their automaton fragment. The sets of characters and how they are written
+are in ``charsets``; the automaton and its ``Matcher`` in ``nfa``.
 """
 
 from __future__ import annotations
@@ -49,312 +53,33 @@ from functools import lru_cache
 from typing import Any
 
 from edgewise.errors import UnsupportedSchemaError
-
-Ranges = list[tuple[int, int]]
+from edgewise.structured.charsets import (
+    ASCII,
+    DIGIT,
+    LINE_ENDS,
+    SPACE,
+    SPACE_WRITTEN,
+    UNSAFE,
+    WORD,
+    CharSet,
+    Ranges,
+    complement,
+    intersect,
+    is_surrogate,
+    json_text,
+    set_gbnf,
+    set_regex,
+)
+from edgewise.structured.nfa import Build, Matcher, branch, chain, empty, one_of, repeat
 
 MAX_REPEAT = 512  # the bound of one {n,m}, as for maxLength
 MAX_EXPANSION = 4096  # product of nested repetition bounds: llama.cpp copies repeated rules
 MAX_DEPTH = 32  # nested groups
 MAX_SLACK = 8  # optional pieces under bounded repetitions (see _Piece.slack); measured per
 # full-vocabulary grammar step: ([a-z]*,?){0,16} 0.9 s, (.?.?.?.?){8} and (.{0,8}){8} > 20 s
-MAX_CODE = 0x10FFFF
-SURROGATES: Ranges = [(0xD800, 0xDFFF)]
-# characters a JSON string cannot hold as they are
-UNSAFE: Ranges = [(0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C), (0x7F, 0x7F)]
-ASCII: Ranges = [(0x00, 0x7F)]
-DIGIT: Ranges = [(0x30, 0x39)]
-WORD: Ranges = [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)]
-SPACE: Ranges = [
-    (0x09, 0x0D), (0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A),
-    (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000), (0xFEFF, 0xFEFF),
-]  # fmt: skip
-SPACE_WRITTEN: Ranges = [(0x09, 0x0A), (0x0D, 0x0D), (0x20, 0x20)]
-LINE_ENDS: Ranges = [(0x0A, 0x0A), (0x0D, 0x0D), (0x2028, 0x2029)]
-JSON_ESCAPES = {0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r"}
-JSON_ESCAPES[0x09] = "\\t"
 SIMPLE_ESCAPES = {"t": 0x09, "n": 0x0A, "r": 0x0D, "f": 0x0C, "v": 0x0B, "0": 0x00}
 CLASS_ESCAPES = {"d": DIGIT, "w": WORD, "s": SPACE}
 REPETITION = re.compile(r"\{([0-9]*)(,?)([0-9]*)\}")  # ASCII digits only, as in ECMA-262
-
-
-# -- sets of code points -------------------------------------------------------------------
-def _normalize(ranges: Ranges) -> Ranges:
-    out: Ranges = []
-    for lo, hi in sorted(ranges):
-        if out and lo <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out
-
-
-def _complement(ranges: Ranges) -> Ranges:
-    out: Ranges = []
-    start = 0
-    for lo, hi in _normalize(ranges):
-        if lo > start:
-            out.append((start, lo - 1))
-        start = hi + 1
-    if start <= MAX_CODE:
-        out.append((start, MAX_CODE))
-    return out
-
-
-def _intersect(a: Ranges, b: Ranges) -> Ranges:
-    out = []
-    for lo1, hi1 in _normalize(a):
-        for lo2, hi2 in _normalize(b):
-            lo, hi = max(lo1, lo2), min(hi1, hi2)
-            if lo <= hi:
-                out.append((lo, hi))
-    return _normalize(out)
-
-
-@dataclass(frozen=True)
-class CharSet:
-    """A set of characters: what the pattern allows (``ranges``, ``negated``) and what the
-    grammar writes of it (``written``, a subset)."""
-
-    ranges: Ranges
-    negated: bool = False
-    written: Ranges | None = None  # None: all of the set
-
-    def members(self) -> Ranges:
-        return _complement(self.ranges) if self.negated else _normalize(self.ranges)
-
-    @property
-    def single(self) -> int | None:
-        """The one code point of a one-character set, else None."""
-        if not self.negated and len(self.ranges) == 1 and self.ranges[0][0] == self.ranges[0][1]:
-            return self.ranges[0][0]
-        return None
-
-
-def is_surrogate(code: int) -> bool:
-    """A UTF-16 surrogate: no UTF-8 text (so no token) holds one."""
-    return 0xD800 <= code <= 0xDFFF
-
-
-def _gbnf_char(code: int) -> str:
-    """One character inside a GBNF literal or class, escaped unless it is a letter or digit."""
-    char = chr(code)
-    if char.isascii() and char.isalnum():
-        return char
-    if code < 0x100:
-        return f"\\x{code:02X}"
-    if code < 0x10000:
-        return f"\\u{code:04X}"
-    return f"\\U{code:08X}"
-
-
-def _py_char(code: int) -> str:
-    char = chr(code)
-    return char if char.isascii() and char.isalnum() else f"\\U{code:08x}"
-
-
-def _class_range(lo: int, hi: int, char: Callable[[int], str]) -> str:
-    return char(lo) if lo == hi else f"{char(lo)}-{char(hi)}"
-
-
-def _json_text(code: int) -> str:
-    """The JSON text of one character inside a string, as a GBNF literal."""
-    if code in JSON_ESCAPES:
-        text = JSON_ESCAPES[code]
-    elif code < 0x20 or code == 0x7F:
-        text = f"\\u{code:04x}"
-    else:
-        text = chr(code)
-    return '"' + "".join(_gbnf_char(ord(c)) for c in text) + '"'
-
-
-def _set_gbnf(chars: CharSet) -> str:
-    """GBNF for one character the grammar writes from ``chars`` ("" if it writes none)."""
-    members = chars.members() if chars.written is None else chars.written
-    safe = _intersect(members, _complement(UNSAFE + SURROGATES))
-    parts = []
-    if safe:
-        outside = _complement(safe)  # a negated class when that is shorter
-        if len(outside) < len(safe):
-            parts.append("[^" + "".join(_class_range(a, b, _gbnf_char) for a, b in outside) + "]")
-        else:
-            parts.append("[" + "".join(_class_range(a, b, _gbnf_char) for a, b in safe) + "]")
-    if not chars.negated:  # named unsafe characters are written as their JSON escapes
-        for lo, hi in _intersect(members, UNSAFE):
-            parts.extend(_json_text(code) for code in range(lo, hi + 1))
-    if not parts:
-        return ""
-    return parts[0] if len(parts) == 1 else "( " + " | ".join(parts) + " )"
-
-
-def _set_regex(chars: CharSet) -> str:
-    body = "".join(_class_range(a, b, _py_char) for a, b in _normalize(chars.ranges))
-    if chars.negated:
-        return f"[^{body}]" if body else "[\\s\\S]"
-    return f"[{body}]"
-
-
-# -- a Thompson NFA, for matching without backtracking -------------------------------------
-class _Nfa:
-    """States with epsilon moves (``eps``) and moves on a set of code points (``moves``).
-
-    Python's ``re`` backtracks: ``^(a+)+$`` against 30 a's and a b takes minutes to fail.
-    Walking the set of reachable states takes time linear in the text instead.
-    """
-
-    def __init__(self) -> None:
-        self.eps: list[list[int]] = []
-        self.moves: list[list[tuple[Ranges, int]]] = []
-
-    def state(self) -> int:
-        self.eps.append([])
-        self.moves.append([])
-        return len(self.eps) - 1
-
-    def link(self, a: int, b: int) -> None:
-        self.eps[a].append(b)
-
-
-Build = Callable[[_Nfa], tuple[int, int]]  # adds a fragment's states: its start and end
-
-
-def _empty(nfa: _Nfa) -> tuple[int, int]:
-    state = nfa.state()
-    return state, state
-
-
-def _char(ranges: Ranges) -> Build:
-    def build(nfa: _Nfa) -> tuple[int, int]:
-        start, end = nfa.state(), nfa.state()
-        nfa.moves[start].append((ranges, end))
-        return start, end
-
-    return build
-
-
-def _chain(builds: list[Build]) -> Build:
-    def build(nfa: _Nfa) -> tuple[int, int]:
-        start = end = nfa.state()
-        for part in builds:
-            first, last = part(nfa)
-            nfa.link(end, first)
-            end = last
-        return start, end
-
-    return build
-
-
-def _branch(builds: list[Build]) -> Build:
-    def build(nfa: _Nfa) -> tuple[int, int]:
-        start, end = nfa.state(), nfa.state()
-        for part in builds:
-            first, last = part(nfa)
-            nfa.link(start, first)
-            nfa.link(last, end)
-        return start, end
-
-    return build
-
-
-def _repeat(part: Build, lo: int, hi: int | None) -> Build:
-    def build(nfa: _Nfa) -> tuple[int, int]:
-        start = end = nfa.state()
-        for _ in range(lo):
-            first, last = part(nfa)
-            nfa.link(end, first)
-            end = last
-        if hi is None:  # a loop: end -> part -> end
-            first, last = part(nfa)
-            nfa.link(end, first)
-            nfa.link(last, end)
-            return start, end
-        out = nfa.state()
-        for _ in range(hi - lo):
-            nfa.link(end, out)
-            first, last = part(nfa)
-            nfa.link(end, first)
-            end = last
-        nfa.link(end, out)
-        return start, out
-
-    return build
-
-
-def _within(code: int, ranges: Ranges) -> bool:
-    return any(lo <= code <= hi for lo, hi in ranges)
-
-
-Memo = dict[tuple[frozenset[int], int], frozenset[int]]  # steps taken within one text
-
-
-class Matcher:
-    """``search(text)``: does the pattern match somewhere in ``text`` (ECMA-262's reading),
-    in time linear in the text: it walks the set of states the text so far can reach."""
-
-    MEMO = 1024  # steps remembered within one search (a text repeating itself goes faster)
-
-    def __init__(self, alternatives: list[tuple[Build, bool, bool]]) -> None:
-        nfa = _Nfa()
-        self._nfa = nfa
-        anchored: list[int] = []  # starts allowed at position 0 only
-        floating: list[int] = []  # starts allowed anywhere
-        self._final: set[int] = set()  # ends that accept anywhere
-        self._final_at_end: set[int] = set()  # ends that accept at the end of the text only
-        # every alternative has ^ and $: the pattern describes a whole value, not a part of one
-        self.anchored = all(at_start and at_end for _, at_start, at_end in alternatives)
-        for part, at_start, at_end in alternatives:
-            first, last = part(nfa)
-            (anchored if at_start else floating).append(first)
-            (self._final_at_end if at_end else self._final).add(last)
-        self._floating = self._closure(floating)
-        self._start = self._closure(anchored) | self._floating
-
-    def _closure(self, states: list[int]) -> frozenset[int]:
-        seen = set(states)
-        stack = list(seen)
-        while stack:
-            for nxt in self._nfa.eps[stack.pop()]:
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
-        return frozenset(seen)
-
-    def _step(
-        self, states: frozenset[int], code: int, memo: Memo, also: frozenset[int]
-    ) -> frozenset[int]:
-        """The states after reading ``code``, with ``also`` added; remembered in ``memo``."""
-        nxt = memo.get((states, code))
-        if nxt is None:
-            moves = self._nfa.moves
-            moved = [t for s in states for ranges, t in moves[s] if _within(code, ranges)]
-            nxt = self._closure(moved) | also
-            if len(memo) < self.MEMO:
-                memo[states, code] = nxt
-        return nxt
-
-    def search(self, text: str) -> bool:
-        states = self._start
-        memo: Memo = {}
-        for code in map(ord, text):
-            if not self._final.isdisjoint(states):
-                return True
-            states = self._step(states, code, memo, self._floating)  # a match may start anywhere
-        return not (self._final.isdisjoint(states) and self._final_at_end.isdisjoint(states))
-
-    def ends(self, text: str, start: int = 0) -> list[int]:
-        """Every ``end`` (ascending) such that one alternative matches ``text[start:end]``
-        whole, from its first piece to its last, anchored or not: the parts of a text from
-        ``start`` that are values the pattern allows. Linear in the text, like ``search``."""
-        states = self._start
-        final = self._final | self._final_at_end
-        found = [] if final.isdisjoint(states) else [start]
-        memo: Memo = {}
-        for pos in range(start, len(text)):
-            states = self._step(states, ord(text[pos]), memo, frozenset())
-            if not states:
-                break
-            if not final.isdisjoint(states):
-                found.append(pos + 1)
-        return found
 
 
 # -- pieces of a pattern -------------------------------------------------------------------
@@ -370,7 +95,7 @@ class _Piece:
     # ``slack`` the bound times that count summed over such repetitions
     optional: int = 0
     slack: int = 0
-    build: Build = _empty  # adds the piece's NFA fragment (for Matcher)
+    build: Build = empty  # adds the piece's NFA fragment (for Matcher)
 
     @property
     def empty(self) -> bool:
@@ -386,7 +111,7 @@ def _sequence(pieces: list[_Piece]) -> _Piece:
         max((p.weight for p in pieces), default=1),
         sum(p.optional for p in pieces),
         sum(p.slack for p in pieces),
-        _chain([p.build for p in pieces]),
+        chain([p.build for p in pieces]),
     )
 
 
@@ -403,7 +128,7 @@ def _either(options: list[_Piece]) -> _Piece:
     if any(p.empty for p in options):
         body = f"( {body} )?"
     return _Piece(
-        body, regex, nullable, weight, optional, slack, _branch([p.build for p in options])
+        body, regex, nullable, weight, optional, slack, branch([p.build for p in options])
     )
 
 
@@ -453,8 +178,8 @@ class _Parser:
 
     # -- the top level: alternatives with their anchors -----------------------------------
     def top(self) -> _Piece:
-        free = CharSet([], negated=True, written=_complement(LINE_ENDS + UNSAFE))
-        around = _Piece(_set_gbnf(free) + "*", "", True)
+        free = CharSet([], negated=True, written=complement(LINE_ENDS + UNSAFE))
+        around = _Piece(set_gbnf(free) + "*", "", True)
         alternatives = []
         while True:
             start = self.peek() == "^"
@@ -537,19 +262,19 @@ class _Parser:
         return self.literal(ord(char))
 
     def literal(self, code: int) -> _Piece:
-        return _Piece(_json_text(code), re.escape(chr(code)), False, build=_char([(code, code)]))
+        return _Piece(json_text(code), re.escape(chr(code)), False, build=one_of([(code, code)]))
 
     def chars(self, chars: CharSet) -> _Piece:
         if chars.single is not None:
             return self.literal(chars.single)
-        gbnf = _set_gbnf(chars)
+        gbnf = set_gbnf(chars)
         if not gbnf:  # nothing the grammar may write (a set of surrogates, say)
             raise self.unsupported(
                 "a set the grammar writes nothing of (a negated class holding \\d or \\w is "
                 "written in ASCII only; surrogates never)",
                 self.pos - 1,
             )
-        return _Piece(gbnf, _set_regex(chars), False, build=_char(chars.members()))
+        return _Piece(gbnf, set_regex(chars), False, build=one_of(chars.members()))
 
     def code_unit(self, start: int) -> int:
         """A \\uHHHH or \\xHH escape's code point (after the letter); a surrogate pair is one."""
@@ -582,7 +307,7 @@ class _Parser:
             if char == "S":
                 return CharSet(ranges, negated=True)
             if char.isupper():  # \D \W: ASCII only, so Unicode readings agree
-                return CharSet(ranges, negated=True, written=_intersect(_complement(ranges), ASCII))
+                return CharSet(ranges, negated=True, written=intersect(complement(ranges), ASCII))
             return CharSet(ranges)
         if char in SIMPLE_ESCAPES:
             if char == "0" and self.peek().isdigit():
@@ -618,7 +343,7 @@ class _Parser:
                 ranges += lo.members()
                 part = lo.members() if lo.written is None else lo.written
                 if lo.negated:  # as outside a class: no quote, backslash or control character
-                    part = _intersect(part, _complement(UNSAFE))
+                    part = intersect(part, complement(UNSAFE))
                 written += part
                 unicode_sensitive |= self.src[at + 1] in "dDwW"
                 continue
@@ -637,9 +362,9 @@ class _Parser:
                 written.append((lo, lo))
         if not negated:
             return self.chars(CharSet(ranges, written=written))
-        members = _complement(ranges)
+        members = complement(ranges)
         if unicode_sensitive:  # ASCII only, so Unicode readings of \d and \w agree
-            members = _intersect(members, ASCII)
+            members = intersect(members, ASCII)
         return self.chars(CharSet(ranges, negated=True, written=members))
 
     def class_atom(self, char: str, at: int) -> int | CharSet:
@@ -725,7 +450,7 @@ class _Parser:
             weight,
             optional,
             slack,
-            _repeat(piece.build, lo, hi),
+            repeat(piece.build, lo, hi),
         )
 
 
