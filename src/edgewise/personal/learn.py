@@ -56,7 +56,8 @@ import numpy as np
 from edgewise.engines.base import Engine
 from edgewise.errors import InputError
 from edgewise.personal.embed import CharNgrams, Embedder, default_embedder
-from edgewise.personal.profile import MAX_TEXT_CHARS, Feedback, Profile, open_profile
+from edgewise.personal.profile import Profile, open_profile
+from edgewise.personal.records import MAX_TEXT_CHARS, Feedback
 from edgewise.tasks import text_list
 from edgewise.tasks.classify import Classification, Classifier, Example, Progress
 from edgewise.tasks.classify import classify as _classify
