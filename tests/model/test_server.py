@@ -15,6 +15,8 @@ import pytest
 from edgewise.server.app import BackgroundServer, create_app
 from edgewise.server.settings import ServerSettings
 
+from .speech import Script, recorded
+
 pytestmark = pytest.mark.model
 
 SCHEMA = {
@@ -664,16 +666,13 @@ SPOKEN = (
     "Hi team, a quick note after the planning meeting. "
     "Maria will send the budget report to the finance team by Friday."
 )
+SPOKEN_SPEECH = Script(SPOKEN, "en-us")  # rendered by tests/data/speech/make.py
 
 
 @pytest.fixture(scope="session")
-def spoken_wav(tmp_path_factory) -> bytes:
-    """One short espeak-ng clip for the audio routes, made once."""
-    import subprocess
-
-    path = tmp_path_factory.mktemp("speech") / "note.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), SPOKEN], check=True)
-    return path.read_bytes()
+def spoken_wav() -> bytes:
+    """One short espeak-ng clip for the audio routes, recorded once and committed."""
+    return recorded(SPOKEN_SPEECH).read_bytes()
 
 
 def test_audio_transcriptions_with_the_openai_client(oai, spoken_wav):

@@ -1,5 +1,6 @@
-"""Voice notes on real speech: espeak-ng speaks known scripts at test time, the bundled Whisper
-models transcribe them, the bundled SmolLM2-135M summarizes and finds the action items.
+"""Voice notes on real speech: espeak-ng spoke known scripts (rendered once by
+tests/data/speech/make.py and committed), the bundled Whisper models transcribe them, the bundled
+SmolLM2-135M summarizes and finds the action items.
 
 The speech models load once per process (edgewise.audio.models caches them), and the two
 voice notes are made once per session and shared by the tests that check them.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -27,6 +29,8 @@ from edgewise.audio.metrics import word_error_rate
 from edgewise.audio.models import BASE_SHA256, base_path
 from edgewise.cli.main import cli
 
+from .speech import Script, recorded
+
 pytestmark = pytest.mark.model
 
 EN_SCRIPT = (
@@ -42,13 +46,18 @@ ES_SCRIPT = (
     "No olvides revisar el presupuesto antes del viernes."
 )
 SHORT = "Maria will send the budget report to the finance team by Friday."
+SPEECH = {  # the clips' file names matter: the voice note's heading names the file
+    "en.wav": Script(EN_SCRIPT, "en-us"),
+    "es.wav": Script(ES_SCRIPT, "es"),
+    "short.wav": Script(SHORT, "en-us"),
+}
 RECORDED = date(2026, 11, 28)  # a Saturday: Friday is 2026-12-04, Monday 2026-11-30
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def speak(text: str, voice: str, path: Path) -> Path:
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(path), text], check=True)
-    return path
+def speak(name: str, folder: Path) -> Path:
+    """A copy of the recorded clip under its test name, in a folder the tests may write to."""
+    return Path(shutil.copyfile(recorded(SPEECH[name]), folder / name))
 
 
 def write_wav(path: Path, samples: np.ndarray) -> Path:
@@ -92,9 +101,9 @@ def _speech_home(_isolated_home: Path, speech_home: Path, monkeypatch: pytest.Mo
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("voice")
     return {
-        "en": speak(EN_SCRIPT, "en-us", d / "en.wav"),
-        "es": speak(ES_SCRIPT, "es", d / "es.wav"),
-        "short": speak(SHORT, "en-us", d / "short.wav"),
+        "en": speak("en.wav", d),
+        "es": speak("es.wav", d),
+        "short": speak("short.wav", d),
         "dir": d,
     }
 
