@@ -27,11 +27,9 @@ from edgewise.engines.base import (
 from edgewise.engines.llamacpp.embeddings import Embedder
 from edgewise.engines.llamacpp.generation import MAX_TOP_LOGPROBS, Generation
 from edgewise.engines.llamacpp.handles import ModelHandles
-from edgewise.engines.llamacpp.kv import KVCache, sequences_for
-from edgewise.engines.llamacpp.native import library_id
+from edgewise.engines.llamacpp.kv import KVCache, prefix_store, sequences_for
 from edgewise.engines.llamacpp.sampling import Samplers
 from edgewise.engines.llamacpp.scoring import ContinuationScorer
-from edgewise.engines.prefix_store import PrefixStore
 from edgewise.errors import CapabilityError, InvalidOptionsError
 from edgewise.gguf import GGUFInfo, read_gguf
 from edgewise.types import Chunk, ContinuationScore, GenerationOptions
@@ -104,30 +102,11 @@ class LlamaCppEngine(EngineBase):
                 threads=self.threads,
                 flash_attn=settings.flash_attn,
             )
-        self.stats = {
-            "prompt_tokens": 0,
-            "cached_tokens": 0,
-            "decode_calls": 0,
-            "disk_tokens": 0,
-            "scored_tokens": 0,  # score_batch items' and continuations' tokens evaluated
-        }
-        store = (
-            PrefixStore(
-                settings.home / "cache" / "prefixes",
-                self.path,
-                f"{library_id()}|flash_attn={settings.flash_attn}",  # V cells' layout differs
-            )
-            if settings.prefix_cache and native.ctx is not None
-            else None
-        )
+        store = prefix_store(settings, self.path) if native.ctx is not None else None
         self._kv = KVCache(
-            native,
-            n_ctx=self.n_ctx,
-            n_batch=self.n_batch,
-            n_seq_max=self.n_seq_max,
-            stats=self.stats,
-            store=store,
+            native, n_ctx=self.n_ctx, n_batch=self.n_batch, n_seq_max=self.n_seq_max, store=store
         )
+        self.stats = self._kv.stats  # token and decode counters, read by tests and benchmarks
         self._samplers = Samplers(native)
         self._scorer = ContinuationScorer(self._kv)
         self._embedder = Embedder(native, self.info, threads=self.threads)

@@ -19,8 +19,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from edgewise.config import Settings
 from edgewise.engines.llamacpp.handles import ModelHandles
+from edgewise.engines.llamacpp.native import library_id
 from edgewise.engines.prefix_store import MIN_TOKENS as PERSIST_MIN_TOKENS
 from edgewise.engines.prefix_store import PrefixStore
 from edgewise.errors import ContextLengthExceededError, EdgewiseError
@@ -42,6 +45,18 @@ def sequences_for(n_ctx: int) -> int:
     return min(CACHE_SLOTS + SCRATCH_SEQS, max(CACHE_SLOTS + 1, n_ctx // 2))
 
 
+def prefix_store(settings: Settings, path: Path) -> PrefixStore | None:
+    """The on-disk store of ``path``'s prompt prefixes, keyed by the llama.cpp build (None
+    when EDGEWISE_PREFIX_CACHE=0)."""
+    if not settings.prefix_cache:
+        return None
+    return PrefixStore(
+        settings.home / "cache" / "prefixes",
+        path,
+        f"{library_id()}|flash_attn={settings.flash_attn}",  # V cells' layout differs
+    )
+
+
 @dataclass
 class Slot:
     seq: int
@@ -60,8 +75,8 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 class KVCache:
     """Slots, scratch sequences and the decode calls that fill them (see the module docstring).
 
-    ``stats`` counts prompt tokens, the cached and disk-loaded ones among them, and decode
-    calls; the engine shares the dict with its callers.
+    ``stats`` counts prompt tokens, the cached and disk-loaded ones among them, decode calls,
+    and the tokens scoring evaluated; the engine shows the same dict as ``engine.stats``.
     """
 
     def __init__(
@@ -71,14 +86,19 @@ class KVCache:
         n_ctx: int,
         n_batch: int,
         n_seq_max: int,
-        stats: dict[str, int],
         store: PrefixStore | None,
     ) -> None:
         self.native = native
         self.lib = native.lib
         self.n_ctx = n_ctx
         self.n_batch = n_batch
-        self.stats = stats
+        self.stats = {
+            "prompt_tokens": 0,
+            "cached_tokens": 0,
+            "decode_calls": 0,
+            "disk_tokens": 0,
+            "scored_tokens": 0,  # score_batch items' and continuations' tokens evaluated
+        }
         self.store = store
         self.slots = [Slot(seq=i) for i in range(CACHE_SLOTS)]
         self.ghosts: list[list[int]] = []
