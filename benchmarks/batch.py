@@ -30,7 +30,7 @@ from _common import parser
 from edgewise.batch import JobSpec, run_batch
 from edgewise.batch.checkpoint import Checkpoint, OutputLog
 from edgewise.config import physical_cores
-from edgewise.engines import load
+from edgewise.resolver import load
 from edgewise.tasks.classify import Classifier
 
 DESCRIPTIONS = {

@@ -13,8 +13,8 @@ import sys
 from _common import median, parser, plain_llama, timed
 
 import edgewise
-from edgewise.catalog import resolve
 from edgewise.config import physical_cores
+from edgewise.resolver import resolve
 
 TEXT = (
     "The committee met on Tuesday to review the quarterly budget, the hiring plan and the "

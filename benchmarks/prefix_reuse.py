@@ -14,8 +14,8 @@ from __future__ import annotations
 from _common import median, parser, plain_llama, timed
 
 import edgewise
-from edgewise.catalog import resolve
 from edgewise.config import physical_cores
+from edgewise.resolver import resolve
 
 SYSTEM = (
     "You are the triage assistant of a small company's shared inbox. Read each message and "

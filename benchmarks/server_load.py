@@ -30,8 +30,8 @@ from typing import Any
 
 import httpx
 
-from edgewise.catalog import resolve
 from edgewise.config import physical_cores
+from edgewise.resolver import resolve
 
 LABELS = ["urgent", "task", "notification", "needs_human"]
 TEXTS = [

@@ -1,8 +1,8 @@
 """edgewise: small language models as dependable on-device app features."""
 
 from edgewise.audio import ActionItem, Transcript, VoiceNote, transcribe, voice_note
-from edgewise.catalog import CATALOG, DEFAULT_MODEL, ModelEntry, resolve
-from edgewise.engines import Engine, FakeEngine, load
+from edgewise.catalog import CATALOG, DEFAULT_MODEL, ModelEntry
+from edgewise.engines import Engine, FakeEngine
 from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
@@ -21,6 +21,7 @@ from edgewise.errors import (
 from edgewise.personal.learn import classify, classify_many  # tasks' classify, plus profile=
 from edgewise.personal.profile import Profile
 from edgewise.personal.style import compose, rewrite
+from edgewise.resolver import load, resolve
 from edgewise.tasks.classify import Classification, Classifier
 from edgewise.tasks.converse import Conversation, load_script
 from edgewise.tasks.extract import Extraction, Extractor, extract

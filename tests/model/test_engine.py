@@ -90,7 +90,7 @@ def test_one_off_prompts_do_not_pile_up_in_the_cache(engine):
     for i in range(6):
         engine.generate(f"Unrelated prompt number {i}: " + "lorem ipsum " * 40, {"max_tokens": 1})
     head = engine.tokenize("Unrelated prompt number")
-    kept = [s for s in engine._slots if s.tokens[: len(head)] == head]
+    kept = [s for s in engine._kv.slots if s.tokens[: len(head)] == head]
     assert len(kept) == 1  # only the latest one-off prompt; none was worth keeping
 
 
@@ -131,7 +131,7 @@ def test_more_multi_token_continuations_than_scratch_sequences():
     are scored in runs, each keeping its own score."""
     small = edgewise.load("smollm2-135m", n_ctx=64)  # 28 scratch sequences
     try:
-        labels = [f" t{i}" for i in range(100, 100 + len(small._scratch) + 2)]
+        labels = [f" t{i}" for i in range(100, 100 + len(small._kv.scratch) + 2)]
         assert all(len(small.tokenize(label)) > 1 for label in labels)
         prefix = "Pick the topic of the message.\n"
         items = ["Message: my card was declined\nTopic:"]

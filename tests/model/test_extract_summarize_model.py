@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import BaseModel, Field
 
+import edgewise
 from edgewise.cli.main import cli
 from edgewise.errors import SchemaValidationError, UnsupportedSchemaError
 from edgewise.languages import word_counts
@@ -46,8 +47,6 @@ class Order(BaseModel):
 
 
 def test_greedy_output_does_not_depend_on_what_is_cached():
-    from edgewise.engines.llamacpp import LlamaCppEngine
-
     schema = {
         "type": "object",
         "properties": {
@@ -56,7 +55,7 @@ def test_greedy_output_does_not_depend_on_what_is_cached():
         },
         "required": ["name", "age"],
     }
-    fresh = LlamaCppEngine.from_name("smollm2-135m")  # nothing of this prompt cached yet
+    fresh = edgewise.load("smollm2-135m")  # nothing of this prompt cached yet
     try:
         cold = Extractor(fresh, schema).extract("Bob, 71, lives in Berlin")
         cached_before = fresh.stats["cached_tokens"]

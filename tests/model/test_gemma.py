@@ -1,7 +1,7 @@
 """The optional Gemma 3 270M base model, reassembled from its PyPI part packages."""
 
 import edgewise
-from edgewise.catalog import resolve
+from edgewise.resolver import resolve
 
 
 def test_gemma_assembles_verifies_and_runs_as_base_model():

@@ -48,34 +48,6 @@ GREEDY = {"temperature": 0.0, "max_tokens": 12}
 
 
 @pytest.fixture(scope="session")
-def export_run(tmp_path_factory):
-    """The bundled model exported once (fp32, for exact parity) through the CLI."""
-    root = tmp_path_factory.mktemp("onnx-export")
-    out = root / "smollm2-onnx"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EDGEWISE_HOME", str(root / "home"))
-        result = CliRunner().invoke(
-            cli, ["export", "onnx", "smollm2-135m", "-o", str(out), "-p", "fp32", "--json"]
-        )
-    assert result.exit_code == 0, result.output
-    return out, json.loads(result.stdout)
-
-
-@pytest.fixture(scope="session")
-def onnx_dir(export_run):
-    return export_run[0]
-
-
-@pytest.fixture(scope="session")
-def onnx_engine(onnx_dir):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EDGEWISE_HOME", str(onnx_dir.parent / "home"))
-        eng = edgewise.load(str(onnx_dir))
-    yield eng
-    eng.close()
-
-
-@pytest.fixture(scope="session")
 def f32_engine(tmp_path_factory):
     """llama.cpp on the bundled weights dequantized to F32: what the fp32 export holds."""
     root = tmp_path_factory.mktemp("f32")

@@ -6,10 +6,10 @@ import pytest
 
 import edgewise
 from edgewise.bundled import smollm2_path
-from edgewise.catalog import resolve
 from edgewise.errors import InputError, ModelLoadError
 from edgewise.gguf import read_gguf
 from edgewise.hub.quantize import derived_path, quantize
+from edgewise.resolver import resolve
 
 
 def test_derived_q4_0_is_made_once_and_runs(tmp_path):

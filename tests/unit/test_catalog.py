@@ -1,6 +1,6 @@
 import pytest
 
-from edgewise import catalog, store
+from edgewise import catalog, resolver, store
 from edgewise.errors import InputError, ModelLoadError, ModelNotFoundError
 
 REQUIRED = {
@@ -50,18 +50,18 @@ def test_lookup_by_alias_and_quant():
 
 def test_unknown_model_lists_known_names():
     with pytest.raises(ModelNotFoundError) as info:
-        catalog.resolve("gpt-17")
+        resolver.resolve("gpt-17")
     assert "smollm2-135m" in str(info.value) and "edgewise models add" in str(info.value)
 
 
 def test_catalogued_but_not_downloaded_says_how_to_get_it():
     with pytest.raises(ModelNotFoundError, match="huggingface.co/.*Llama-3.2-1B"):
-        catalog.resolve("llama3.2-1b")
+        resolver.resolve("llama3.2-1b")
 
 
 def test_missing_path(tmp_path):
     with pytest.raises(ModelNotFoundError, match="no such file"):
-        catalog.resolve(str(tmp_path / "nothing.gguf"))
+        resolver.resolve(str(tmp_path / "nothing.gguf"))
 
 
 def test_models_add_registers_and_resolves(tmp_path, gguf_writer):
@@ -69,9 +69,9 @@ def test_models_add_registers_and_resolves(tmp_path, gguf_writer):
     record = store.add(path)
     assert record["name"] == "tiny" and len(record["sha256"]) == 64
     assert record["size"] == path.stat().st_size
-    resolved = catalog.resolve("tiny")
+    resolved = resolver.resolve("tiny")
     assert resolved.path == path.resolve() and resolved.source == "registered"
-    assert "tiny" in catalog.known_names()
+    assert "tiny" in resolver.known_names()
 
 
 def test_models_add_refuses_bad_files_and_names(tmp_path, gguf_writer):
@@ -89,4 +89,4 @@ def test_registered_file_that_disappeared(tmp_path, gguf_writer):
     store.add(path)
     path.unlink()
     with pytest.raises(ModelNotFoundError, match="is gone"):
-        catalog.resolve("gone")
+        resolver.resolve("gone")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgewise import catalog, store
+from edgewise import catalog, resolver, store
 from edgewise.catalog import ModelEntry, ModelFile
 from edgewise.cli.main import cli
 from edgewise.errors import (
@@ -160,7 +160,7 @@ def test_full_download_verifies_and_resolve_finds_it(server, tiny, gguf_bytes):
     ]  # fmt: skip
     assert seen[0] == (0, len(gguf_bytes)) and seen[-1] == (len(gguf_bytes), len(gguf_bytes))
     assert len(seen) > 4  # reported chunk by chunk
-    resolved = catalog.resolve("tiny-alias")
+    resolved = resolver.resolve("tiny-alias")
     assert resolved.path == _dest() and resolved.source == "downloaded"
 
     # a second pull checks the file and transfers nothing
@@ -224,7 +224,7 @@ def test_sha256_mismatch_deletes_the_download(server, gguf_bytes, monkeypatch):
     assert "sha256 mismatch" in str(info.value)
     assert not _dest().exists() and not _part().exists()
     with pytest.raises(ModelNotFoundError):
-        catalog.resolve("tiny-test")
+        resolver.resolve("tiny-test")
 
 
 def test_corrupt_part_is_caught_by_the_hash_and_the_retry_succeeds(server, tiny, gguf_bytes):

@@ -84,7 +84,7 @@ class JobSpec(BaseModel, extra="forbid"):
 
 
 def _model_file(model: str | None) -> str:
-    from edgewise.catalog import resolve
+    from edgewise.resolver import resolve
 
     try:
         path = resolve(model).path
@@ -282,6 +282,6 @@ def failure_row(
 
 
 def load_engine(spec: JobSpec, threads: int | None) -> Engine:
-    from edgewise.engines import load
+    from edgewise.resolver import load
 
     return load(spec.model, threads=threads)

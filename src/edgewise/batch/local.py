@@ -96,7 +96,7 @@ def plan_workers(
         avail = _mem_available()
         if avail is not None:
             try:
-                from edgewise.catalog import resolve
+                from edgewise.resolver import resolve
 
                 size = resolve(model).path.stat().st_size
             except (EdgewiseError, OSError, AttributeError):

@@ -58,7 +58,7 @@ def _onnx_dir(path: Path) -> bool:
 
 def resolve_model(name: str) -> BenchModel:
     """Resolve ``name`` (catalog id, ``id@QUANT`` or ``id:QUANT``, a GGUF path, an ONNX dir)."""
-    from edgewise.catalog import resolve
+    from edgewise.resolver import resolve
 
     path = Path(name).expanduser()
     if _onnx_dir(path):

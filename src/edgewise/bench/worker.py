@@ -197,7 +197,7 @@ def _rouge(gold: Sequence[Any], out: Sequence[Any]) -> dict[str, Any]:
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
-    from edgewise.engines import load
+    from edgewise.resolver import load
 
     t0 = time.perf_counter()
     engine = load(job["model"], threads=job.get("threads"))

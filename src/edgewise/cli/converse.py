@@ -18,7 +18,7 @@ from edgewise.errors import InputError
 
 
 def _engine(model: str | None) -> Any:
-    from edgewise.engines import load
+    from edgewise.resolver import load
 
     return load(model)
 

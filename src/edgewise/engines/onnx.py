@@ -19,6 +19,8 @@ the rest of edgewise works and opening an ONNX folder says what to install.
   per call, since guidance is fixed when a generator is made.
 - No embeddings: ``embed`` raises CapabilityError (use a GGUF embedding model).
 
+Argument checks, prompt tokenization and the closed-engine check are ``EngineBase``'s.
+
 onnxruntime-genai errors are translated here into edgewise errors.
 """
 
@@ -34,17 +36,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgewise import chat_template
 from edgewise.config import Settings
 from edgewise.engines.base import (
-    Prompt,
-    RenderedPrompt,
+    EngineBase,
+    GenerationRequest,
+    ScoreRequest,
     StopMatcher,
-    as_messages,
-    check_prompt,
-    collect,
-    message_tokens,
+    check_sizes,
+    context_size,
 )
+from edgewise.engines.logits import PENALTY_WINDOW, log_softmax, sample_token
 from edgewise.errors import (
     CapabilityError,
     ContextLengthExceededError,
@@ -54,20 +55,24 @@ from edgewise.errors import (
     UnsupportedSchemaError,
     check_unicode,
 )
-from edgewise.structured import compile_schema
 from edgewise.types import (
     Chunk,
-    Completion,
     ContinuationScore,
     GenerationOptions,
-    Message,
     Timings,
     Usage,
 )
 
-DEFAULT_N_CTX = 4096
+__all__ = [
+    "OnnxEngine",
+    "closed_schema",
+    "guidance_schema",
+    "is_onnx_model",
+    "plain_pieces",
+    "sample_token",
+]
+
 CHUNK = 256  # tokens per append: the logits buffer is CHUNK x vocabulary floats
-PENALTY_WINDOW = 64  # recent generated tokens the repeat penalty looks at (as llama.cpp's)
 CONFIG_FILE = "genai_config.json"
 METADATA_FILE = "edgewise.json"
 # Special tokens that end a turn in the common chat formats (llama.cpp treats them as EOG too).
@@ -137,50 +142,6 @@ def guidance_schema(schema: dict[str, Any]) -> str:
     return json.dumps(data)
 
 
-def log_softmax(row: np.ndarray) -> np.ndarray:
-    r = row.astype(np.float64)
-    m = float(r.max())
-    return r - (m + float(np.log(np.exp(r - m).sum())))
-
-
-def sample_token(
-    logits: np.ndarray,
-    opts: GenerationOptions,
-    rng: np.random.Generator,
-    recent: Sequence[int] = (),
-    banned: Sequence[int] = (),
-) -> int:
-    """Pick the next token the way llama.cpp's sampler chain does for the same options.
-
-    Repeat penalty on ``recent`` tokens, ``banned`` tokens removed (``ignore_eos``), then
-    greedy for temperature 0; otherwise top-k, top-p (on the untempered distribution, at
-    least one token kept), temperature, and a draw from ``rng``.
-    """
-    x = logits.astype(np.float64, copy=True)
-    if opts.repeat_penalty != 1.0 and len(recent):
-        ids = np.unique(np.asarray(recent, dtype=np.int64))
-        vals = x[ids]
-        x[ids] = np.where(vals > 0, vals / opts.repeat_penalty, vals * opts.repeat_penalty)
-    if len(banned):
-        x[np.asarray(banned, dtype=np.int64)] = -np.inf
-    if opts.temperature == 0.0:
-        return int(np.argmax(x))
-    cand = np.arange(x.size)
-    if 0 < opts.top_k < x.size:
-        cand = np.argpartition(-x, opts.top_k - 1)[: opts.top_k]
-    cand = cand[np.argsort(-x[cand], kind="stable")]
-    vals = x[cand]
-    if opts.top_p < 1.0:
-        p = np.exp(vals - vals[0])
-        p /= p.sum()
-        keep = int(np.searchsorted(np.cumsum(p), opts.top_p) + 1)
-        cand, vals = cand[:keep], vals[:keep]
-    z = (vals - vals[0]) / opts.temperature
-    p = np.exp(z)
-    p /= p.sum()
-    return int(cand[rng.choice(len(cand), p=p)])
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -197,12 +158,13 @@ def _token_text(value: Any) -> str:
     return str(value or "")
 
 
-class OnnxEngine:
+class OnnxEngine(EngineBase):
     """An ONNX Runtime GenAI model folder. Use ``edgewise.load(path)``."""
 
     supports_grammar: ClassVar[bool] = True
     supports_embeddings: ClassVar[bool] = False
     supports_scoring: ClassVar[bool] = True
+    kind: ClassVar[str] = "ONNX"
 
     def __init__(
         self,
@@ -214,6 +176,7 @@ class OnnxEngine:
         chat: bool | None = None,
         settings: Settings | None = None,
     ) -> None:
+        check_sizes(n_ctx=n_ctx, threads=threads)
         settings = settings or Settings.from_env()
         folder = Path(path).expanduser()
         if folder.name == CONFIG_FILE:
@@ -248,8 +211,7 @@ class OnnxEngine:
         model_cfg = genai.get("model", {}) if isinstance(genai.get("model"), dict) else {}
         self.n_ctx_train = int(model_cfg.get("context_length") or 0)
         self.n_vocab = int(model_cfg.get("vocab_size") or 0)
-        want = n_ctx or settings.n_ctx or min(self.n_ctx_train or DEFAULT_N_CTX, DEFAULT_N_CTX)
-        self.n_ctx = min(want, self.n_ctx_train) if self.n_ctx_train > 0 else want
+        self.n_ctx = context_size(n_ctx, settings, self.n_ctx_train)
 
         tok_cfg = _read_json(folder / "tokenizer_config.json")
         self._bos_text = _token_text(tok_cfg.get("bos_token"))
@@ -262,9 +224,7 @@ class OnnxEngine:
         if template is None:
             template = tok_cfg.get("chat_template")
         template = template if isinstance(template, str) and template.strip() else None
-        instruct = bool(self.meta.get("instruct", True))
-        self.chat_mode = bool(template) and instruct if chat is None else bool(chat and template)
-        self.template = template if self.chat_mode else None
+        self._use_chat_template(template, instruct=bool(self.meta.get("instruct", True)), chat=chat)
 
         added = _read_json(folder / "tokenizer.json").get("added_tokens") or []
         self._specials = [
@@ -287,25 +247,16 @@ class OnnxEngine:
             self._tokens = []
             self._tok = None
             self._model = None
-
-    def __enter__(self) -> OnnxEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            self._closed = True
 
     def __repr__(self) -> str:
         return f"OnnxEngine({self.name!r}, n_ctx={self.n_ctx}, threads={self.threads})"
-
-    def _need_open(self) -> None:
-        if self._model is None:
-            raise EdgewiseError(f"{self.name}: the engine is closed")
 
     # ------------------------------------------------------------------ tokens & text
     def _encode(self, text: str) -> list[int]:
         if not text:
             return []
-        self._need_open()
+        self._check_open()
         return [int(t) for t in self._tok.encode(check_unicode(text))]
 
     def _encode_plain(self, text: str) -> list[int]:
@@ -316,52 +267,18 @@ class OnnxEngine:
             out += self._encode(piece)
         return out
 
-    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
-        """Tokens of ``text`` as a continuation (no BOS; special tokens parsed only if asked)."""
-        return self._encode(text) if special else self._encode_plain(text)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text))
+    def _tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        tokens = self._encode(text) if special else self._encode_plain(text)
+        if add_bos and isinstance(self._bos_id, int):
+            return [self._bos_id, *tokens]
+        return tokens
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         """Text of ``tokens``; special tokens are left out (as llama.cpp's engine does)."""
         if not tokens:
             return ""
-        self._need_open()
+        self._check_open()
         return str(self._tok.decode(np.asarray(list(tokens), dtype=np.int32)))
-
-    def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
-        return chat_template.render(
-            self.template,
-            as_messages(messages),
-            bos_token=self._bos_text,
-            eos_token=self._eos_text,
-            add_generation_prompt=add_generation_prompt,
-        )
-
-    def _with_bos(self, tokens: list[int], add: bool) -> list[int]:
-        if add and isinstance(self._bos_id, int):
-            return [self._bos_id, *tokens]
-        return tokens
-
-    def prompt_tokens(self, prompt: Prompt, *, rendered: bool = False) -> list[int]:
-        """Tokens the model sees for ``prompt`` (a raw string, or messages rendered).
-
-        ``rendered=True`` (or a ``RenderedPrompt``) marks a string that is already chat-template
-        output (or a piece of
-        it that starts the prompt): its special tokens are parsed and BOS is not doubled.
-        In messages, only the template's text is read for special tokens (``message_tokens``).
-        """
-        rendered = rendered or isinstance(prompt, RenderedPrompt)
-        if isinstance(prompt, str) and not rendered:
-            return self._with_bos(self._encode_plain(prompt), self.add_bos)
-        if isinstance(prompt, str):
-            return self._rendered_tokens(prompt)
-        return message_tokens(self, as_messages(prompt), self._rendered_tokens)
-
-    def _rendered_tokens(self, text: str) -> list[int]:
-        add = self.add_bos and not (self._bos_text and text.startswith(self._bos_text))
-        return self._with_bos(self._encode(text), add)
 
     # ------------------------------------------------------------------ the cached generator
     def _generator(self, max_length: int, **search: Any) -> Any:
@@ -377,7 +294,7 @@ class OnnxEngine:
         ``need_from``, so the rows of positions ``need_from..len(tokens)-1`` are returned
         (row ``i`` predicts token ``i + 1``), along with the number of reused tokens.
         """
-        self._need_open()
+        self._check_open()
         n = len(tokens)
         if n >= self.n_ctx:
             raise ContextLengthExceededError(n, self.n_ctx)
@@ -436,24 +353,12 @@ class OnnxEngine:
         self._tokens = []
 
     # ------------------------------------------------------------------ generation
-    def stream(
-        self,
-        prompt: Prompt,
-        options: GenerationOptions | dict[str, Any] | None = None,
-        *,
-        schema: Any = None,
-    ) -> Iterator[Chunk]:
-        """Yield text chunks as they are generated; the last chunk carries usage/timings."""
-        opts = GenerationOptions.parse(options)
-        check_prompt(prompt)
-        self._need_open()
-        tokens = self.prompt_tokens(prompt)
-        if len(tokens) >= self.n_ctx:
-            raise ContextLengthExceededError(len(tokens), self.n_ctx)
-        if schema is not None:
-            compiled = compile_schema(schema)  # unsupported schemas fail before any work
-            return self._stream_guided(tokens, opts, guidance_schema(compiled.schema))
-        return self._stream(tokens, opts)
+    def _start_stream(self, request: GenerationRequest) -> Iterator[Chunk]:
+        if request.compiled is not None:
+            return self._stream_guided(
+                request.tokens, request.options, guidance_schema(request.compiled.schema)
+            )
+        return self._stream(request.tokens, request.options)
 
     def _stream(self, tokens: list[int], opts: GenerationOptions) -> Iterator[Chunk]:
         with self._lock:
@@ -556,61 +461,15 @@ class OnnxEngine:
             timings=Timings(prompt_ms=(t1 - t0) * 1000, decode_ms=(t2 - t1) * 1000),
         )
 
-    def generate(
-        self,
-        prompt: Prompt,
-        options: GenerationOptions | dict[str, Any] | None = None,
-        *,
-        schema: Any = None,
-    ) -> Completion:
-        return collect(self.stream(prompt, options, schema=schema), self.name)
-
     # ------------------------------------------------------------------ scoring
-    def score(self, prompt: Prompt, continuations: Sequence[str]) -> list[ContinuationScore]:
-        """Log-probabilities of each continuation right after ``prompt`` (evaluated once)."""
-        check_prompt(prompt)
-        return self.score_batch(prompt, [""], continuations)[0]
-
-    def score_batch(
-        self,
-        prefix: Prompt | Sequence[int],
-        items: Sequence[str | Sequence[int]],
-        continuations: Sequence[str | Sequence[int]],
-        *,
-        persist: bool = False,
-    ) -> list[list[ContinuationScore]]:
-        """Score ``continuations`` after ``prefix + item`` for every item.
-
-        ``prefix``, each item and each continuation may be given as token ids (from
-        ``prompt_tokens`` and ``tokenize``). The prefix is evaluated once and stays cached; each item appends only
-        its own tokens, and each multi-token continuation its tokens but the last. ``persist``
-        is accepted for the engine interface; this engine keeps no prefixes on disk.
-        """
-        self._need_open()
-        if not continuations:
-            raise EdgewiseError("no continuations to score")
-        conts = [
-            self.tokenize(c) if isinstance(c, str) else [int(t) for t in c] for c in continuations
-        ]
-        for text, toks in zip(continuations, conts):
-            if not toks:
-                raise EdgewiseError(f"continuation {text!r} has no tokens")
-        names = [c if isinstance(c, str) else self.detokenize(c) for c in continuations]
-        if isinstance(prefix, str):
-            prefix_tokens = self.prompt_tokens(prefix) if prefix else []
-        elif prefix and isinstance(prefix[0], int):
-            prefix_tokens = [int(t) for t in prefix]  # type: ignore[arg-type]
-        else:
-            prefix_tokens = self.prompt_tokens(prefix) if prefix else []  # type: ignore[arg-type]
-        item_tokens = [
-            (self._encode(t) if t else []) if isinstance(t, str) else [int(x) for x in t]
-            for t in items
-        ]
-        if any(not it for it in item_tokens) and not prefix_tokens:
-            raise EdgewiseError("nothing to score after: prompt and item are both empty")
+    def _score(self, request: ScoreRequest, *, persist: bool) -> list[list[ContinuationScore]]:
+        """The prefix is evaluated once and stays cached; each item appends only its own
+        tokens, and each multi-token continuation its tokens but the last. ``persist`` is
+        accepted for the engine interface; this engine keeps no prefixes on disk."""
+        prefix_tokens, names, conts = request.prefix, request.names, request.continuations
         results: list[list[ContinuationScore]] = []
         with self._lock:
-            for it in item_tokens:
+            for it in request.items:
                 seq = prefix_tokens + it
                 rows, _ = self._evaluate(seq, len(seq) - 1)
                 first = log_softmax(rows[-1])
@@ -625,9 +484,3 @@ class OnnxEngine:
                     )
                 results.append(row)
         return results
-
-    # ------------------------------------------------------------------ embeddings
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        raise CapabilityError(
-            f"{self.name}: the ONNX engine has no embeddings; use a GGUF model for embed()"
-        )

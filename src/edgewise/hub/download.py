@@ -4,7 +4,7 @@ The file streams into ``<final>.part`` next to its destination. A later pull res
 with an HTTP Range request; a server that ignores Range (answers 200) makes it start again from
 zero. The result is checked against the catalog's sha256 (else its exact size, else the server's
 length and the GGUF header) and only then renamed into place, so an interrupted or corrupt
-download never looks like a model. ``catalog.resolve()`` finds the file there by its name.
+download never looks like a model. ``resolver.resolve()`` finds the file there by its name.
 
 ``EDGEWISE_MIRROR`` replaces ``https://huggingface.co`` as the source: the file is fetched from
 ``{EDGEWISE_MIRROR}/{repo}/resolve/main/{filename}``, the layout of the Hugging Face hub.
@@ -111,7 +111,9 @@ def pull_model(
     label = entry.id if quant is None else f"{entry.id}:{quant}"
     mfile = _catalogued_file(entry, quant)
     if mfile is None:  # a format made locally from the bundled file
-        resolved = catalog.resolve(label)
+        from edgewise.resolver import resolve
+
+        resolved = resolve(label)
         return PullResult(label, resolved.path, "derived", str(quant), size=_size(resolved.path))
     from edgewise import bundled
 

@@ -230,8 +230,8 @@ def export_onnx(
     (source, precision, chat template), and ``edgewise.load(out)`` opens it with the ONNX
     engine. See the module docstring for the route and the choice of precision (default int8).
     """
-    from edgewise.catalog import resolve
     from edgewise.gguf import read_gguf
+    from edgewise.resolver import resolve
 
     say = progress or (lambda message: log.info("%s", message))
     precision, execution_provider = check_options(precision, execution_provider)

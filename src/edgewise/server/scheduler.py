@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edgewise.catalog import RUNTIME_OVERHEAD, ResolvedModel, known_names, resolve
+from edgewise.catalog import RUNTIME_OVERHEAD, ResolvedModel
 from edgewise.engines.base import Engine
 from edgewise.errors import ModelNotFoundError
+from edgewise.resolver import known_names, resolve
 from edgewise.server.errors import (
     ClientGoneError,
     MemoryBudgetError,
@@ -147,7 +148,7 @@ def estimate_size(resolved: ResolvedModel | None, engine: Engine | None, n_ctx: 
 
 def default_loader(settings: ServerSettings) -> Loader:
     def load(resolved: ResolvedModel) -> Engine:
-        from edgewise.engines import load as load_engine
+        from edgewise.resolver import load as load_engine
 
         kwargs: dict[str, Any] = {}
         if settings.n_ctx:

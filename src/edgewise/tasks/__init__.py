@@ -23,7 +23,7 @@ def default_engine() -> Engine:
     global _default
     with _lock:
         if _default is None:
-            from edgewise.engines import load
+            from edgewise.resolver import load
 
             _default = load()
         return _default
