@@ -153,7 +153,7 @@ def test_graph_reads_every_kind_of_import():
     assert "edgewise.tasks" in graph["edgewise.tasks.classify.classifier"]
     assert "edgewise.tasks.classify" in graph["edgewise.personal.learn"]
     # inside a function
-    assert "edgewise.engines" in graph["edgewise.tasks"]
+    assert "edgewise.resolver" in graph["edgewise.tasks"]
     # from a package import a submodule
     assert "edgewise.audio.guard" in graph["edgewise.audio.transcribe"]
 
