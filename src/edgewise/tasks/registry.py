@@ -148,6 +148,7 @@ class Task(Generic[OptionsT, ResultT]):
         return self._runner
 
     def make_runner(self, engine: Engine) -> Any:
+        """The library object that does the work on ``engine`` (a Classifier, a Router...)."""
         raise NotImplementedError
 
     def prepare(self, texts: Sequence[str]) -> None:
@@ -160,8 +161,8 @@ class Task(Generic[OptionsT, ResultT]):
 
     def run_many(self, items: Sequence[Item], progress: Progress | None = None) -> list[Any]:
         """One result per item, in order: a result (which may carry its own ``error``), or a
-        ``Failure`` for an item that could not be processed (one with ``error`` set among
-        them). ``progress(done, total)`` as the work goes."""
+        ``Failure`` for an item that came with ``error`` set or could not be processed.
+        ``progress(done, total)`` as the work goes."""
         raise NotImplementedError
 
     def results(
