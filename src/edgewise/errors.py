@@ -13,6 +13,7 @@ catch it once and turn it into a one-line message or a 4xx response::
     ├── CapabilityError             the engine cannot do this (e.g. chat on a base model)
     │   └── UnsupportedArchitectureError  a model architecture a converter cannot handle
     ├── InputError                  empty prompt, undecodable input, bad files
+    │   ├── UnknownTaskError        a task name no surface runs (batch, the task registry)
     │   ├── ProfileNotFoundError    no profile of that name in EDGEWISE_HOME
     │   └── CorruptProfileError     a profile file that cannot be read (named; never recreated)
     ├── PartialFailure              a batch finished but some records were skipped (exit 3)
@@ -112,6 +113,15 @@ class CapabilityError(EdgewiseError):
 
 class InputError(EdgewiseError):
     """Input that cannot be processed: empty, undecodable, malformed."""
+
+
+class UnknownTaskError(InputError):
+    """A task name that is not in the task registry (``edgewise.tasks.registry``)."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = list(known)
+        super().__init__(f"unknown task {name!r}; known tasks: {', '.join(self.known)}")
 
 
 class ProfileNotFoundError(InputError):

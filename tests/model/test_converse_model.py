@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 from click.testing import CliRunner
 
-from edgewise.cli import converse as converse_cmd
+from edgewise.cli import common
 from edgewise.cli.main import cli
 from edgewise.tasks.converse import Conversation, load_script
 
@@ -92,7 +92,7 @@ def test_the_example_script_is_valid_for_the_model(engine):
 
 
 def test_cli_on_the_model(tmp_path, engine, monkeypatch):
-    monkeypatch.setattr(converse_cmd, "_engine", lambda model: engine)  # one load per session
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: engine)  # one load per session
     script = {**SCRIPT, "slots": {k: SCRIPT["slots"][k] for k in ("appliance", "phone")}}
     script["confirmation"] = "{appliance}, {phone}?"
     path = tmp_path / "repair.yaml"
@@ -154,7 +154,7 @@ def test_counts_and_dates_in_a_spanish_booking(engine):
 def test_the_example_books_a_visit_with_an_ordinary_phone_number(engine, monkeypatch):
     # the model garbles the digits of a phone number ("+49 170 1234567" -> "1234567890"): the
     # part of the reply that matches the slot's pattern is taken instead
-    monkeypatch.setattr(converse_cmd, "_engine", lambda model: engine)
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: engine)
     lines = ["My dishwasher is leaking", "water on the floor", "tomorrow", "morning",
              "Hauptstrasse 5, 10115 Berlin", "+49 170 1234567", "no", "yes"]  # fmt: skip
     example = str(ROOT / "examples" / "repair_visit.yaml")

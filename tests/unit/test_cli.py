@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import edgewise
 from edgewise import FakeEngine
-from edgewise.cli import run as run_cmd
+from edgewise.cli import common
 from edgewise.cli.main import cli
 
 
@@ -20,7 +20,7 @@ def runner():
 @pytest.fixture
 def fake(monkeypatch):
     engine = FakeEngine()
-    monkeypatch.setattr(run_cmd, "_load", lambda model, n_ctx=None: engine)
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: engine)
     return engine
 
 
@@ -110,7 +110,7 @@ def test_chat_keeps_history(runner, fake):
 def test_chat_drops_oldest_turns_when_the_context_is_full(runner, monkeypatch):
     engine = FakeEngine(n_ctx=12)
     engine.enqueue("one two three", "four five six", "seven")
-    monkeypatch.setattr(run_cmd, "_load", lambda model, n_ctx=None: engine)
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: engine)
     result = runner.invoke(cli, ["chat"], input="alpha beta\ngamma delta\nepsilon\n\n")
     assert result.exit_code == 0, result.output
     assert "oldest turn dropped" in result.stderr
@@ -191,9 +191,7 @@ def test_text_argument_and_replies_must_be_utf8():
 
 
 def test_triage_with_rules_shows_the_abstain_route(runner, tmp_path, monkeypatch):
-    from edgewise.cli import tasks
-
-    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: FakeEngine())
     rules = tmp_path / "rules.toml"
     rules.write_text('[labels.work]\nfolder = "Work"\n[labels.home]\nfolder = "Home"\n')
     inbox = tmp_path / "in.jsonl"
@@ -212,9 +210,7 @@ def test_triage_with_rules_shows_the_abstain_route(runner, tmp_path, monkeypatch
 def test_triage_reads_an_inbox_from_a_pipe(runner, tmp_path, monkeypatch):
     # `edgewise triage <(cat inbox.jsonl)`: one pass over the pipe; a bad first line is its
     # own error row and a record with a lone surrogate escape is one too, not a traceback
-    from edgewise.cli import tasks
-
-    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: FakeEngine())
     good = [json.dumps({"id": f"m{i}", "subject": f"S{i}", "body": "b"}) for i in range(3)]
     surrogate = json.dumps({"id": "s", "subject": "bad \ud800"})
     fifo = tmp_path / "in.jsonl"
@@ -281,9 +277,9 @@ def test_table_cells_are_fitted_by_terminal_columns():
     ],
 )
 def test_error_rows_have_the_same_keys_as_result_rows(runner, tmp_path, monkeypatch, command):
-    from edgewise.cli import tasks
-
-    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine(default_response='{"a": "x"}'))
+    monkeypatch.setattr(
+        common, "load_engine", lambda model, **kw: FakeEngine(default_response='{"a": "x"}')
+    )
     rules = tmp_path / "rules.toml"
     rules.write_text('[labels.work]\nfolder = "Work"\n[labels.home]\nfolder = "Home"\n')
     schema = tmp_path / "schema.json"
@@ -351,12 +347,10 @@ def test_sigterm_unwinds_and_leaves_no_partial_output(tmp_path):
     ],
 )
 def test_a_bad_output_path_fails_before_the_model_loads(runner, tmp_path, monkeypatch, command):
-    from edgewise.cli import tasks
-
-    def no_model(model):
+    def no_model(model, **kw):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr(tasks, "_engine", no_model)
+    monkeypatch.setattr(common, "load_engine", no_model)
     files = {
         "RULES": ("rules.toml", '[labels.a]\nfolder = "A"\n[labels.b]\nfolder = "B"\n'),
         "SCHEMA": ("schema.json", json.dumps({"type": "object"})),
@@ -389,9 +383,7 @@ def test_arguments_that_are_not_utf8_are_one_line_errors(tmp_path, capsys):
 def test_jsonl_records_that_are_not_unicode_are_reported_and_the_rest_go_on(
     runner, tmp_path, monkeypatch
 ):
-    from edgewise.cli import tasks
-
-    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: FakeEngine())
     items = tmp_path / "in.jsonl"
     items.write_text('{"text": "ok"}\n{"text": "bad \\ud800"}\n{"id": "x\\udc00", "text": "t"}\n')
     result = runner.invoke(cli, ["classify", "-l", "a,b", "--input", str(items)])
@@ -403,9 +395,7 @@ def test_jsonl_records_that_are_not_unicode_are_reported_and_the_rest_go_on(
 
 
 def test_option_files_read_a_bom_and_name_the_line_of_a_bad_example(runner, tmp_path, monkeypatch):
-    from edgewise.cli import tasks
-
-    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: FakeEngine())
     desc = tmp_path / "desc.json"
     desc.write_bytes(b"\xef\xbb\xbf" + json.dumps({"a": "first", "b": "second"}).encode())
     shots = tmp_path / "shots.jsonl"
@@ -427,9 +417,7 @@ def test_option_files_read_a_bom_and_name_the_line_of_a_bad_example(runner, tmp_
 
 
 def test_route_and_triage_usage_and_empty_text(runner, tmp_path, monkeypatch):
-    from edgewise.cli import tasks
-
-    monkeypatch.setattr(tasks, "_engine", lambda model: FakeEngine())
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: FakeEngine())
     rules = tmp_path / "rules.toml"
     rules.write_text('[labels.a]\nfolder = "A"\n[labels.b]\nfolder = "B"\n')
     both = runner.invoke(cli, ["triage", "--labels", "a,b", "--rules", str(rules), "x.mbox"])
@@ -460,3 +448,22 @@ def test_jsonl_to_dev_stdout_appends_to_a_redirected_log_and_writes_into_a_pipe(
     assert log.read_text() == 'previous line\n{"row": 1}\n'
     piped = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
     assert piped.stdout == b'{"row": 1}\n'
+
+
+def test_commands_load_models_only_through_the_one_seam():
+    # tests replace cli.common.load_engine; a command that loaded a model another way would
+    # escape them (and load real weights in the unit tier)
+    import ast
+
+    import edgewise.cli as cli_pkg
+
+    for path in Path(cli_pkg.__file__).parent.glob("*.py"):
+        if path.name == "common.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                names = {a.name for a in node.names}
+                assert not (module == "edgewise.engines" and "load" in names), path.name
+                assert not (module == "edgewise" and "load" in names), path.name
+                assert not module.startswith("edgewise.engines.llamacpp"), path.name

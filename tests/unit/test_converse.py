@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgewise import FakeEngine
-from edgewise.cli import converse as converse_cmd
+from edgewise.cli import common
 from edgewise.cli.main import cli
 from edgewise.errors import InputError, UnsupportedSchemaError
 from edgewise.tasks.converse import Conversation, Script, grounded, load_script, parse_script
@@ -633,7 +633,7 @@ def test_a_script_of_another_type_is_an_input_error(script):
 # ---------------------------------------------------------------------- CLI
 @pytest.fixture
 def cli_engine(monkeypatch, engine):
-    monkeypatch.setattr(converse_cmd, "_engine", lambda model: engine)
+    monkeypatch.setattr(common, "load_engine", lambda model, **kw: engine)
     return engine
 
 
@@ -681,10 +681,10 @@ def test_cli_end_of_input_is_one_line_and_non_zero(tmp_path, cli_engine):
 
 
 def test_cli_bad_script_fails_before_loading_a_model(tmp_path, monkeypatch):
-    def no_model(model):
+    def no_model(model, **kw):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr(converse_cmd, "_engine", no_model)
+    monkeypatch.setattr(common, "load_engine", no_model)
     path = write(tmp_path, "goal: g\nslots: {a: {schema: {type: string}, prompt: q}}\n")
     result = CliRunner().invoke(cli, ["converse", str(path)])
     assert result.exit_code == 1

@@ -503,3 +503,27 @@ def test_speech_worker_runs_one_at_a_time_queues_and_times_out():
         worker.close()
 
     asyncio.run(main())
+
+
+def test_routers_import_only_downward():
+    # app imports the routers; a router imports common, errors, scheduler, settings, metrics:
+    # never another router, and never app (what two routers share lives in common)
+    import ast
+
+    import edgewise.server as server
+
+    routers = {"openai_api", "ollama_api", "tasks_api", "audio_api"}
+    lower = {"common", "errors", "scheduler", "settings", "metrics"}
+    for name in routers | lower:
+        tree = ast.parse((Path(server.__file__).parent / f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "edgewise.server"
+            ):
+                found.add((node.module or "").removeprefix("edgewise.server").lstrip("."))
+                if node.module == "edgewise.server":
+                    found |= {a.name for a in node.names}
+        assert not found & (routers | {"app", ""}), (name, found)
+        if name in lower:
+            assert not found - lower, (name, found)

@@ -3,7 +3,9 @@ chunk of records into output rows on one engine.
 
 Everything here is plain data or importable functions, so a job can be sent to worker
 processes and to Ray actors unchanged. The same ``Processor`` runs in both places, which is
-why the local and the Ray output are the same for the same input.
+why the local and the Ray output are the same for the same input. What a task does with a
+chunk, and the rows it writes, come from the task registry (``edgewise.tasks.registry``), as
+they do for the interactive commands and the server.
 """
 
 from __future__ import annotations
@@ -13,33 +15,22 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from edgewise.engines.base import Engine
 from edgewise.errors import EdgewiseError, InputError
 from edgewise.jsonl import json_objects
-
-TaskName = Literal["classify", "extract", "summarize", "triage"]
-TASKS: tuple[str, ...] = ("classify", "extract", "summarize", "triage")
-# Items per chunk: one classify_many call per chunk, so prefix reuse and batched scoring apply
-# inside it; a chunk is also the unit of progress that a crash can lose.
-DEFAULT_CHUNK = {"classify": 32, "triage": 32, "extract": 4, "summarize": 2}
-CALIBRATION_SAMPLE = 200  # the texts classify_many draws its domain calibration from
-TRIAGE_SAMPLE = 32  # triage calibrates on its first batch (tasks.triage.BATCH)
+from edgewise.tasks.registry import Item, Task, email_item, get_task, task_names
 
 
 @dataclass
-class Record:
+class Record(Item):
     """One input record: its id, the text a model reads, or why it has none.
 
     ``meta`` holds fields copied into the output row (triage: the sender and subject)."""
 
-    id: str
-    text: str
-    error: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
     # the JSONL object the record came from (other fields, e.g. a feedback label); not shipped
     source: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -52,9 +43,9 @@ class Record:
 
 
 class JobSpec(BaseModel, extra="forbid"):
-    """A batch job: task, task options (the keyword arguments of the task's class), model."""
+    """A batch job: task, task options (the fields of the task's options model), model."""
 
-    task: TaskName
+    task: str = Field(description="A task a batch job runs: classify, extract, summarize, triage.")
     options: dict[str, Any] = Field(default_factory=dict)
     model: str | None = None
     field: str = Field(default="text", description="The JSONL field holding the text.")
@@ -63,6 +54,28 @@ class JobSpec(BaseModel, extra="forbid"):
         description="Texts the classifier's calibration is drawn from; fixed by the job so "
         "that every worker, and a resumed run, calibrates the same way.",
     )
+
+    @field_validator("task")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if get_task(name).batch:
+            return name
+        raise InputError(
+            f"{name} is not a batch task; batch tasks: {', '.join(task_names(batch=True))}"
+        )
+
+    @model_validator(mode="after")
+    def _options(self) -> JobSpec:
+        """The options checked now, with every default filled in: an invalid option fails in
+        the driver, not in each worker, and a job's fingerprint does not depend on whether a
+        default was spelled out."""
+        parsed = get_task(self.task).parse(self.options)
+        self.options = parsed.model_dump(mode="json", by_alias=True)
+        return self
+
+    def bound(self) -> Task[Any, Any]:
+        """The job's task with its options (not built: no engine)."""
+        return get_task(self.task)(self.options)
 
     def pinned(self) -> JobSpec:
         """This job with its model named: no model means the default the driver resolves now
@@ -152,16 +165,12 @@ def iter_records(spec: JobSpec, path: str | Path) -> Iterator[Record]:
             f"{path}: not a regular file (a pipe?); a batch job reads its input twice and "
             "resumes from it, so save it to a file first"
         )
-    if spec.task == "triage":
+    if get_task(spec.task).inbox:
         from edgewise.tasks.mail import read_inbox
 
         for mail in read_inbox(path):
-            yield Record(
-                mail.id,
-                mail.as_text() if mail.error is None else "",
-                mail.error,
-                {"from": mail.sender, "subject": mail.subject},
-            )
+            item = email_item(mail)
+            yield Record(item.id, item.text, item.error, item.meta)
         return
     if path.is_dir():
         raise InputError(f"{path} is a directory; {spec.task} reads a JSONL file")
@@ -189,11 +198,7 @@ def unique_ids(records: Iterator[Record]) -> Iterator[Record]:
 def calibration_sample(spec: JobSpec, records: Sequence[Record]) -> list[str]:
     """The texts the interactive commands would calibrate on for the same input: the first 200
     good texts (``edgewise classify``), or the good ones of the first batch (``triage``)."""
-    if spec.task == "classify":
-        return [r.text for r in records if r.error is None][:CALIBRATION_SAMPLE]
-    if spec.task == "triage":
-        return [r.text for r in records[:TRIAGE_SAMPLE] if r.error is None]
-    return []
+    return spec.bound().calibration_sample(records)
 
 
 # ---------------------------------------------------------------------------------- work
@@ -203,82 +208,20 @@ class Processor:
     def __init__(self, spec: JobSpec, engine: Engine) -> None:
         self.spec = spec
         self.engine = engine
-        opts = dict(spec.options)
-        if spec.task == "classify":
-            from edgewise.tasks.classify import Classifier
-
-            self.worker: Any = Classifier(engine, opts.pop("labels"), **opts)
-            self.worker.prepare(spec.calibration_texts)
-        elif spec.task == "triage":
-            from edgewise.tasks.triage import ABSTAIN_LABEL, triage_classifier
-
-            self.abstain = opts.pop("abstain_label", ABSTAIN_LABEL)
-            self.worker = triage_classifier(engine, **opts)
-            self.worker.prepare(spec.calibration_texts)
-        elif spec.task == "extract":
-            from edgewise.tasks.extract import Extractor
-
-            self.worker = Extractor(engine, opts.pop("schema"), **opts)
-        else:
-            from edgewise.tasks.summarize import Summarizer
-
-            self.worker = Summarizer(engine, **opts)
+        self.task = spec.bound().build(engine)
+        self.task.prepare(spec.calibration_texts)
 
     def process(self, records: Sequence[Record]) -> list[dict[str, Any]]:
-        """One row per record, in order; a record that fails gets ``error`` in its row."""
-        good = [r for r in records if r.error is None]
-        task = self.spec.task
-        if task == "summarize":
-            results: list[dict[str, Any]] = [self._summarize(r.text) for r in good]
-        elif task == "extract":
-            results = [x.model_dump() for x in self.worker.extract_many([r.text for r in good])]
-        else:
-            results = [c.model_dump() for c in self.worker.classify_many([r.text for r in good])]
-        it = iter(results)
-        return [self._row(r, None if r.error is not None else next(it)) for r in records]
-
-    def _summarize(self, text: str) -> dict[str, Any]:
-        try:
-            return dict(self.worker.summarize(text).model_dump())
-        except EdgewiseError as exc:
-            return {"text": None, "error": str(exc)}
-
-    def _row(self, rec: Record, result: dict[str, Any] | None) -> dict[str, Any]:
-        if self.spec.task == "triage":
-            return self._triage_row(rec, result)
-        if result is None:
-            return failure_row(self.spec.task, rec.id, rec.error or "failed")
-        return {"id": rec.id, **result}
-
-    def _triage_row(self, rec: Record, result: dict[str, Any] | None) -> dict[str, Any]:
-        from edgewise.tasks.classify import Classification
-        from edgewise.tasks.mail import Email
-        from edgewise.tasks.triage import _result
-
-        mail = Email(
-            id=rec.id,
-            sender=rec.meta.get("from", ""),
-            subject=rec.meta.get("subject", ""),
-            error=rec.error,
-        )
-        res = (
-            Classification.model_validate(result)
-            if result is not None
-            else Classification(label=None, error=rec.error)
-        )
-        out = _result(mail, res, self.abstain, self.worker.labels)
-        return dict(out.model_dump(by_alias=True))
+        """One row per record, in order; a record that fails gets ``error`` in its row. The
+        whole chunk is one model call: the batch an item is scored in shifts its scores
+        slightly, so a chunk gives the same rows wherever it runs."""
+        results = self.task.run_many(records)
+        return [self.task.row(rec, res) for rec, res in zip(records, results, strict=True)]
 
 
-def failure_row(
-    task: str, rid: str, reason: str, meta: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The output row of a record that could not be processed."""
-    key = {"classify": "label", "triage": "label", "extract": "value", "summarize": "text"}[task]
-    row: dict[str, Any] = {"id": rid, key: None, "error": reason}
-    if task == "triage" and meta:
-        row.update({"from": meta.get("from", ""), "subject": meta.get("subject", "")})
-    return row
+def failure_row(spec: JobSpec, rec: Record, reason: str) -> dict[str, Any]:
+    """The output row of a record that could not be processed (a worker died on it)."""
+    return spec.bound().failure_row(rec, reason)
 
 
 def load_engine(spec: JobSpec, threads: int | None) -> Engine:

@@ -29,7 +29,6 @@ from typing import Any
 
 from edgewise.batch.checkpoint import Checkpoint, OutputLog, sidecar
 from edgewise.batch.job import (
-    DEFAULT_CHUNK,
     JobSpec,
     Processor,
     Record,
@@ -145,7 +144,7 @@ def _worker_main(spec_json: str, threads: int, wid: int, tasks: Any, results: An
                     out += proc.process([rec])
                 except Exception as exc:
                     reason = f"{type(exc).__name__}: {exc}"
-                    out.append(failure_row(spec.task, rec.id, reason, rec.meta))
+                    out.append(failure_row(spec, rec, reason))
         results.put(("done", wid, (cid, out)))
 
 
@@ -196,6 +195,7 @@ class _Pool:
 
     def __init__(self, spec: JobSpec, workers: int, threads: int, chunks: Iterator[list[Record]]):
         self.ctx = mp.get_context("spawn")  # no fork of a process that may hold native state
+        self.spec = spec
         self.spec_json = spec.model_dump_json()
         self.threads = threads
         self.source = chunks
@@ -286,12 +286,8 @@ class _Pool:
             else:
                 why = f"the worker process died twice on this record ({reason})"
                 rec = chunk[0]
-                yield "rows", [failure_row(self.spec_task, rec.id, why, rec.meta)]
+                yield "rows", [failure_row(self.spec, rec, why)]
         self._spawn()
-
-    @property
-    def spec_task(self) -> str:
-        return JobSpec.model_validate_json(self.spec_json).task
 
     def close(self) -> None:
         for w in list(self.workers.values()):
@@ -365,7 +361,7 @@ def run_batch(
         raise InputError("the output must not be the input file")
     spec = spec.pinned()
     n_workers, n_threads = plan_workers(spec.model, workers, threads)
-    size = chunk_size or DEFAULT_CHUNK[spec.task]
+    size = chunk_size or spec.bound().batch_chunk
     if size < 1:
         raise InputError("the chunk size must be at least 1")
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from edgewise.batch.job import (
-    DEFAULT_CHUNK,
     JobSpec,
     Processor,
     Record,
@@ -136,7 +135,7 @@ def run_ray(
     ray = _import_ray()
     t0 = time.perf_counter()
     spec = spec.pinned()
-    size = chunk_size or DEFAULT_CHUNK[spec.task]
+    size = chunk_size or spec.bound().batch_chunk
     records = list(unique_ids(iter_records(spec, input_path)))
     if not records:
         raise InputError(f"{input_path}: no records")

@@ -16,6 +16,8 @@ from typing import Any
 from edgewise.bench.metrics import classification_report, field_scores, rouge_l, spread
 from edgewise.engines.base import Engine
 from edgewise.errors import EdgewiseError
+from edgewise.tasks.registry import Item, get_task
+from edgewise.tasks.summarize import Summary
 
 # text for synthetic prompts: shuffled per repeat, so no repeat reuses a cached prefix
 FILLER = (
@@ -75,6 +77,38 @@ def _timed(fn: Callable[[str], Any], texts: Sequence[str]) -> tuple[list[Any], l
     return out, ms
 
 
+def _task_passes(engine: Engine, job: dict[str, Any]) -> list[tuple[list[Any], list[float], float]]:
+    """The timed passes of a library task, built and run through the task registry (as the
+    CLI, batch jobs and the server run it): results, latency per item, seconds per pass."""
+    texts, opts = job["texts"], job.get("options", {})
+    cls = get_task(job["task"])
+    fields = cls.Options.model_fields
+    aliases = {f.alias for f in fields.values() if f.alias}
+    options = {k: v for k, v in opts.items() if k in fields or k in aliases}  # not "batch"
+    if job["task"] == "classify":
+        options["labels"] = job["labels"]
+    task = cls(options).build(engine)
+    task.prepare(texts)  # classify: the calibration, from the data
+    items = [Item(str(i), t) for i, t in enumerate(texts)]
+    task.run_many(items[: job.get("warmup", 2)])
+    # classify: --batch items per call (an item's time is its call's, shared); others: one
+    size = max(1, opts.get("batch") or len(items)) if job["task"] == "classify" else 1
+    passes: list[tuple[list[Any], list[float], float]] = []
+    for _ in range(job.get("repeats", 1)):
+        t0 = time.perf_counter()
+        res: list[Any] = []
+        ms: list[float] = []
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
+            c0 = time.perf_counter()
+            out = task.run_many(chunk)
+            each = (time.perf_counter() - c0) * 1000 / len(chunk)
+            res += out
+            ms += [r.ms if hasattr(r, "ms") else each for r in out]
+        passes.append((res, ms, time.perf_counter() - t0))
+    return passes
+
+
 def run_task(engine: Engine, job: dict[str, Any]) -> dict[str, Any]:
     """Warm up, then ``repeats`` timed passes over the items; quality from the first pass."""
     task, texts, gold = job["task"], job["texts"], job["gold"]
@@ -83,25 +117,7 @@ def run_task(engine: Engine, job: dict[str, Any]) -> dict[str, Any]:
     passes: list[tuple[list[Any], list[float], float]] = []
 
     if task == "classify":
-        from edgewise.tasks.classify import Classifier
-
-        clf = Classifier(
-            engine,
-            job["labels"],
-            descriptions=opts.get("descriptions"),
-            examples=opts.get("examples"),
-            threshold=opts.get("threshold"),
-            max_input_tokens=opts.get("max_input_tokens"),
-        )
-        clf.prepare(texts)
-        clf.classify_many(texts[:warmup])
-        batch = max(1, opts.get("batch") or len(texts))
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            res: list[Any] = []
-            for start in range(0, len(texts), batch):
-                res += clf.classify_many(texts[start : start + batch])
-            passes.append((res, [r.ms for r in res], time.perf_counter() - t0))
+        passes = _task_passes(engine, job)
         first = passes[0][0]
         pred = [None if r.error or r.abstained else r.label for r in first]
         quality = classification_report(gold, pred, job["labels"])
@@ -109,19 +125,7 @@ def run_task(engine: Engine, job: dict[str, Any]) -> dict[str, Any]:
         quality["abstained"] = sum(1 for r in first if r.abstained)
         samples = [{"gold": g, "pred": p} for g, p in zip(gold[:20], pred[:20])]
     elif task == "extract":
-        from edgewise.tasks.extract import Extractor
-
-        ex = Extractor(
-            engine,
-            opts["schema"],
-            max_retries=opts.get("max_retries", 2),
-            max_input_tokens=opts.get("max_input_tokens"),
-        )
-        ex.extract_many(texts[:warmup])
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            res = list(ex.extract_many(texts))
-            passes.append((res, [r.ms for r in res], time.perf_counter() - t0))
+        passes = _task_passes(engine, job)
         first = passes[0][0]
         values = [_plain(r.value) if r.error is None else None for r in first]
         quality = {
@@ -132,16 +136,10 @@ def run_task(engine: Engine, job: dict[str, Any]) -> dict[str, Any]:
             quality.update(field_scores(gold, values))
         samples = [{"gold": g, "pred": v} for g, v in zip(gold[:10], values[:10])]
     elif task == "summarize":
-        from edgewise.tasks.summarize import Summarizer
-
-        summ = Summarizer(
-            engine, type=opts.get("type", "tldr"), length=opts.get("length", "medium")
-        )
-        _timed(lambda t: summ.summarize(t).text, texts[:warmup])
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            out, ms = _timed(lambda t: summ.summarize(t).text, texts)
-            passes.append((out, ms, time.perf_counter() - t0))
+        passes = [
+            ([r.text if isinstance(r, Summary) else r for r in res], ms, secs)
+            for res, ms, secs in _task_passes(engine, job)
+        ]
         quality = _rouge(gold, passes[0][0])
         samples = [{"gold": g, "pred": _text(p)} for g, p in zip(gold[:5], passes[0][0][:5])]
     elif task == "generate":

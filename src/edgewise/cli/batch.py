@@ -8,18 +8,9 @@ from typing import Any
 import click
 
 from edgewise.cli.common import model_option
-from edgewise.cli.tasks import (
-    apply_options,
-    classify_kwargs,
-    classify_options,
-    extract_kwargs,
-    extract_options,
-    summarize_kwargs,
-    summarize_options,
-    triage_kwargs,
-    triage_options,
-)
+from edgewise.cli.options import apply_options, task_from_cli, task_options
 from edgewise.errors import PartialFailure
+from edgewise.tasks.registry import get_task, task_names
 
 run_options = [
     click.option(
@@ -93,12 +84,13 @@ field_option = click.option(
 )
 
 
-def _run(task: str, options: dict[str, Any], kw: dict[str, Any]) -> None:
+def _run(task: str, kw: dict[str, Any]) -> None:
     from edgewise.batch import JobSpec, ProgressBar, run_batch
 
+    options = task_from_cli(task, kw).options  # option files are read and checked here
     spec = JobSpec(
-        task=task,  # type: ignore[arg-type]  # one of the subcommands
-        options=options,
+        task=task,
+        options=options.model_dump(mode="json", by_alias=True),
         model=kw["model"],
         field=kw.get("field", "text"),
     )
@@ -163,10 +155,6 @@ def _run(task: str, options: dict[str, Any], kw: dict[str, Any]) -> None:
         raise PartialFailure(res.failed, res.total, "records")
 
 
-def _pop(kw: dict[str, Any], names: list[str]) -> list[Any]:
-    return [kw.pop(n) for n in names]
-
-
 @click.group()
 def batch() -> None:
     """Run a task over a whole file: crash-safe, resumable, on every core or on Ray.
@@ -176,57 +164,35 @@ def batch() -> None:
     """
 
 
-@batch.command("classify")
-@model_option
-@apply_options(classify_options)
-@field_option
-@apply_options(run_options)
-@click.argument("input_path", metavar="INPUT")
-def batch_classify(**kw: Any) -> None:
-    """Classify every record of the JSONL file INPUT into one of --labels."""
-    names = [
-        "labels",
-        "descriptions_file",
-        "examples_file",
-        "threshold",
-        "max_input_tokens",
-        "multi_label",
-        "no_calibration",
-    ]
-    _run("classify", classify_kwargs(*_pop(kw, names)), kw)
+HELP = {
+    "classify": "Classify every record of the JSONL file INPUT into one of --labels.",
+    "extract": "Extract a JSON object matching --schema from every record of the JSONL file INPUT.",
+    "summarize": "Summarize every record of the JSONL file INPUT.",
+    "triage": "Triage every email of INBOX (mbox, directory of .eml files, or JSONL).",
+}
 
 
-@batch.command("extract")
-@model_option
-@apply_options(extract_options)
-@field_option
-@apply_options(run_options)
-@click.argument("input_path", metavar="INPUT")
-def batch_extract(**kw: Any) -> None:
-    """Extract a JSON object matching --schema from every record of the JSONL file INPUT."""
-    names = ["schema_file", "instructions", "max_retries", "max_input_tokens"]
-    _run("extract", extract_kwargs(*_pop(kw, names)), kw)
+def _command(task: str) -> click.Command:
+    """``edgewise batch TASK``: the task's own options (as ``edgewise TASK`` has them), the
+    JSONL field (not for triage, which reads an inbox), and the run options."""
+    inbox = get_task(task).inbox
+
+    def command(**kw: Any) -> None:
+        _run(task, kw)
+
+    command.__doc__ = HELP.get(task, f"Run {task} on every record of the JSONL file INPUT.")
+    for deco in reversed(
+        [
+            model_option,
+            task_options(task),
+            *([] if inbox else [field_option]),
+            apply_options(run_options),
+            click.argument("input_path", metavar="INBOX" if inbox else "INPUT"),
+        ]
+    ):
+        command = deco(command)
+    return click.command(task)(command)
 
 
-@batch.command("summarize")
-@model_option
-@apply_options(summarize_options)
-@field_option
-@apply_options(run_options)
-@click.argument("input_path", metavar="INPUT")
-def batch_summarize(**kw: Any) -> None:
-    """Summarize every record of the JSONL file INPUT."""
-    _run("summarize", summarize_kwargs(*_pop(kw, ["kind", "length", "language", "context"])), kw)
-
-
-@batch.command("triage")
-@model_option
-@apply_options(triage_options)
-@apply_options(run_options)
-@click.argument("input_path", metavar="INBOX")
-def batch_triage(**kw: Any) -> None:
-    """Triage every email of INBOX (mbox, directory of .eml files, or JSONL)."""
-    kwargs, abstain = triage_kwargs(
-        *_pop(kw, ["labels", "rules_path", "threshold", "max_input_tokens"])
-    )
-    _run("triage", {**kwargs, "abstain_label": abstain}, kw)
+for _task in task_names(batch=True):
+    batch.add_command(_command(_task))

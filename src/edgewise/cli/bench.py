@@ -10,8 +10,7 @@ from typing import Any
 import click
 
 from edgewise.bench.verdict import DEFAULT_TOLERANCE
-from edgewise.cli.common import read_file_text
-from edgewise.cli.tasks import _descriptions, _examples
+from edgewise.cli.options import read_descriptions, read_examples, read_schema
 from edgewise.errors import InputError, PartialFailure
 
 
@@ -135,16 +134,10 @@ def bench(**kw: Any) -> None:
     if task == "extract":
         if not kw["schema_file"]:
             raise InputError("--task extract needs --schema FILE")
-        try:
-            options["schema"] = json.loads(read_file_text(kw["schema_file"]))
-        except ValueError as exc:
-            raise InputError(f"{kw['schema_file']}: not valid JSON ({exc})") from None
-        from edgewise.structured import compile_schema
-
-        compile_schema(options["schema"])
+        options["schema"] = read_schema(kw["schema_file"])
     elif task == "classify":
-        options["descriptions"] = _descriptions(kw["descriptions"])
-        options["examples"] = _examples(kw["examples"])
+        options["descriptions"] = read_descriptions(kw["descriptions"])
+        options["examples"] = read_examples(kw["examples"])
         options["batch"] = kw["batch"]
     elif task == "summarize":
         from edgewise.tasks.summarize import BUDGETS

@@ -5,14 +5,28 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from edgewise.errors import InputError
 from edgewise.types import GenerationOptions
 
+if TYPE_CHECKING:
+    from edgewise.engines.base import Engine
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_engine(model: str | None, **kwargs: Any) -> Engine:
+    """The one place a CLI command loads a model (``edgewise.resolver.load``).
+
+    Commands call it as ``common.load_engine`` at the moment they need the model, after their
+    input and option files are checked, so a bad file fails before a model loads; tests
+    replace this one function to run every command on a FakeEngine."""
+    from edgewise.resolver import load
+
+    return load(model, **kwargs)
 
 
 def model_option(f: F) -> F:

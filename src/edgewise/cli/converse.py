@@ -13,14 +13,9 @@ from typing import Any
 
 import click
 
+from edgewise.cli import common
 from edgewise.cli.common import check_utf8, model_option
 from edgewise.errors import InputError
-
-
-def _engine(model: str | None) -> Any:
-    from edgewise.resolver import load
-
-    return load(model)
 
 
 def _read_line(stdin: Any, interactive: bool) -> str | None:
@@ -52,7 +47,7 @@ def converse(model: str | None, as_json: bool, script: str) -> None:
     from edgewise.tasks.converse import Conversation, load_script
 
     spec = load_script(script)  # a bad script fails before the model loads
-    conv = Conversation(spec, _engine(model))
+    conv = Conversation(spec, common.load_engine(model))
     stdin = sys.stdin
     interactive = not as_json and sys.stdin.isatty()
 

@@ -9,7 +9,8 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,17 +19,15 @@ import click
 from edgewise.cli.common import read_file_text, read_text_arg
 from edgewise.errors import InputError
 from edgewise.store import public_mode
+from edgewise.tasks.registry import Item as TaskItem
 
 
-class Item:
-    """One input record: an id and its text (or the reason it has none)."""
+@dataclass
+class Item(TaskItem):
+    """One input record: an id and its text (or the reason it has none), and the JSONL object
+    it came from (``record``: other fields, such as a feedback label)."""
 
-    __slots__ = ("id", "text", "error", "record")
-
-    def __init__(
-        self, id: str, text: str, error: str | None = None, record: dict[str, Any] | None = None
-    ):
-        self.id, self.text, self.error, self.record = id, text, error, record or {}
+    record: dict[str, Any] = dataclass_field(default_factory=dict)
 
 
 def read_items(
@@ -49,7 +48,7 @@ def read_items(
         return [Item(path.stem, read_file_text(input_path))]
     from edgewise.batch.job import iter_jsonl  # the same reader as `edgewise batch`
 
-    items = [Item(r.id, r.text, r.error, r.source) for r in iter_jsonl(path, field)]
+    items = [Item(r.id, r.text, r.error, record=r.source) for r in iter_jsonl(path, field)]
     if not items:
         raise InputError(f"{path}: no records")
     return items
@@ -120,6 +119,11 @@ class JsonlSink:
             public_mode(fd)
         self.target = target
         self._fh = os.fdopen(fd, "w", encoding="utf-8")
+
+    @property
+    def to_stdout(self) -> bool:
+        """Rows go to standard output (the terminal a progress line is drawn beside)."""
+        return self._fh is sys.stdout
 
     def write(self, obj: dict[str, Any]) -> None:
         line = json.dumps(obj, ensure_ascii=False) + "\n"
@@ -205,8 +209,3 @@ def bar(fraction: float, width: int = 24) -> str:
     """``[#####-------]`` for a fraction done (clipped to 0..1)."""
     filled = int(width * min(max(fraction, 0.0), 1.0))
     return "[" + "#" * filled + "-" * (width - filled) + "]"
-
-
-def iter_chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from edgewise.cli import common
 from edgewise.cli.common import model_option, status
 from edgewise.cli.io import read_items
 from edgewise.errors import InputError
@@ -220,7 +221,7 @@ def recommend_cmd(
             raise InputError(f"{input_path}: {bad[0].error}")
         candidates = [{**it.record, "id": it.id, "text": it.text} for it in items]
     with _open(profile_name) as prof:
-        engine = _engine(model) if model_reasons else None
+        engine = common.load_engine(model) if model_reasons else None
         recs = prof.recommend(
             candidates,
             k,
@@ -230,12 +231,6 @@ def recommend_cmd(
         )
     for rec in recs:
         click.echo(json.dumps(rec.model_dump(), ensure_ascii=False))
-
-
-def _engine(model: str | None) -> Any:
-    from edgewise.resolver import load
-
-    return load(model)
 
 
 @click.command()
@@ -253,7 +248,7 @@ def compose(
     text = read_text_arg(instructions)
     prof = _open(profile_name) if profile_name else None
     try:
-        out = run(text, profile=prof, engine=_engine(model), max_tokens=max_tokens)
+        out = run(text, profile=prof, engine=common.load_engine(model), max_tokens=max_tokens)
     finally:
         if prof is not None:
             prof.close()
@@ -280,7 +275,9 @@ def rewrite(
     body = read_text_arg(text)
     prof = _open(profile_name) if profile_name else None
     try:
-        out = run(body, tone=tone, profile=prof, engine=_engine(model), max_tokens=max_tokens)
+        out = run(
+            body, tone=tone, profile=prof, engine=common.load_engine(model), max_tokens=max_tokens
+        )
     finally:
         if prof is not None:
             prof.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from edgewise.cli import common
 from edgewise.cli.common import (
     build_options,
     generation_options,
@@ -18,12 +19,6 @@ from edgewise.cli.common import (
 )
 from edgewise.errors import ContextLengthExceededError, InputError
 from edgewise.types import Chunk, Message
-
-
-def _load(model: str | None, n_ctx: int | None = None) -> Any:
-    from edgewise.resolver import load
-
-    return load(model, n_ctx=n_ctx)
 
 
 @click.command()
@@ -68,7 +63,7 @@ def run(
             schema = json.loads(read_file_text(schema_file))
         except ValueError as exc:
             raise InputError(f"{schema_file} is not valid JSON: {exc}") from None
-    engine = _load(model, n_ctx)
+    engine = common.load_engine(model, n_ctx=n_ctx)
     try:
         if raw or not engine.chat_mode:
             if system:
@@ -131,7 +126,7 @@ def run(
 def chat(model: str | None, system: str | None, n_ctx: int | None, **kw: Any) -> None:
     """Chat interactively; an empty line or Ctrl-D ends, /reset forgets the conversation."""
     opts = build_options(kw)
-    engine = _load(model, n_ctx)
+    engine = common.load_engine(model, n_ctx=n_ctx)
     try:
         if not engine.chat_mode:
             status(

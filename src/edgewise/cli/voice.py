@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from edgewise.cli import common
 from edgewise.cli.common import model_option, status
 from edgewise.cli.io import ProgressLine, bar
 from edgewise.errors import InputError
@@ -194,9 +195,7 @@ def voice_note(
     Transcriber(speech_model, language=language)  # bad options fail before a model loads
     engine = None
     if model is not None:
-        from edgewise.resolver import load
-
-        engine = load(model)
+        engine = common.load_engine(model)
     progress = AudioProgress("transcribe")
     stages = _Stages(progress)
     try:

@@ -23,21 +23,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edgewise import __version__
 from edgewise.engines.base import Engine
 from edgewise.errors import EdgewiseError
-from edgewise.server import audio_api, ollama_api, openai_api, tasks_api
+from edgewise.server.audio_api import router as audio_router
 from edgewise.server.common import ServerState
 from edgewise.server.errors import (
     BodyTooLargeError,
     MethodNotAllowedError,
     RouteNotFoundError,
     UnauthorizedError,
-    classify_error,
     error_body,
-    headers_for,
+    error_payload,
     is_ollama_path,
 )
 from edgewise.server.metrics import Metrics
+from edgewise.server.ollama_api import router as ollama_router
+from edgewise.server.openai_api import router as openai_router
 from edgewise.server.scheduler import Loader, ModelPool
 from edgewise.server.settings import ServerSettings
+from edgewise.server.tasks_api import router as tasks_router
 
 log = logging.getLogger("edgewise")
 OPEN_PATHS = {"/", "/health", "/playground.js", "/playground.css", "/favicon.ico"}
@@ -45,16 +47,6 @@ PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-
-
-def error_payload(path: str, exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """Status, body (in the API's shape) and headers for an exception."""
-    status, kind, code = classify_error(exc)
-    if status >= 500 and code == "internal_error":
-        message = f"internal error ({type(exc).__name__}); the server logged the details"
-    else:
-        message = str(exc)
-    return status, error_body(path, message, kind, code), headers_for(exc)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -232,10 +224,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.edgewise = ServerState(settings=settings, pool=pool, metrics=metrics)
-    app.include_router(openai_api.router)
-    app.include_router(ollama_api.router)
-    app.include_router(tasks_api.router)
-    app.include_router(audio_api.router)
+    routers = (openai_router, ollama_router, tasks_router, audio_router)
+    for router in routers:
+        app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -305,7 +296,7 @@ def create_app(
 
     _ROUTES = {"/", "/health", "/metrics"} | {
         r.path  # type: ignore[attr-defined]
-        for router in (openai_api.router, ollama_api.router, tasks_api.router, audio_api.router)
+        for router in routers
         for r in router.routes
     }
     app.add_middleware(OllamaJson)

@@ -128,6 +128,16 @@ def error_body(
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
+def error_payload(path: str, exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Status, body (in the API's shape) and headers for an exception."""
+    status, kind, code = classify_error(exc)
+    if status >= 500 and code == "internal_error":
+        message = f"internal error ({type(exc).__name__}); the server logged the details"
+    else:
+        message = str(exc)
+    return status, error_body(path, message, kind, code), headers_for(exc)
+
+
 def headers_for(exc: BaseException) -> dict[str, str]:
     if isinstance(exc, QueueFullError):
         return {"Retry-After": str(exc.retry_after)}

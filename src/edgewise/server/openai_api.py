@@ -6,21 +6,24 @@ import base64
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgewise.engines.base import RenderedPrompt
-from edgewise.errors import CapabilityError, InputError
+from edgewise.errors import CapabilityError, InputError, ModelNotFoundError
 from edgewise.server.common import (
     ChunkStream,
     ClosingStreamingResponse,
     Generation,
     Outcome,
-    disconnect_probe,
+    drive,
     dumps,
+    embed_inputs,
+    embed_texts,
+    local_models,
     state,
 )
 from edgewise.types import Chunk, GenerationOptions, Message, TokenLogprob, Usage
@@ -217,8 +220,6 @@ def _sse(data: Any) -> str:
 
 @router.get("/v1/models", summary="List the models")
 async def list_models(request: Request) -> dict[str, Any]:
-    from edgewise.server.ollama_api import local_models
-
     st = state(request)
     models = await local_models(st)
     return {
@@ -237,8 +238,6 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.get("/v1/models/{model:path}", summary="Describe one model")
 async def get_model(model: str, request: Request) -> dict[str, Any]:
-    from edgewise.server.ollama_api import local_models
-
     st = state(request)
     key, _ = await st.pool.resolve_name(model)
     for m in await local_models(st):
@@ -249,8 +248,6 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
                 "created": int(m["created"]),
                 "owned_by": "edgewise",
             }
-    from edgewise.errors import ModelNotFoundError
-
     raise ModelNotFoundError(model, st.pool.known())
 
 
@@ -316,29 +313,14 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
             }
         )
 
-    async def events() -> AsyncIterator[str]:
-        yield frame({"role": "assistant", "content": ""}, None, None)
-        chunk: Chunk | None = first
-        usage: Usage | None = None
-        try:
-            while chunk is not None:
-                if chunk.text or chunk.logprobs:
-                    yield frame({"content": chunk.text}, chunk, None)
-                if chunk.finish_reason is not None:
-                    usage = chunk.usage
-                    yield frame({}, None, chunk.finish_reason)
-                    break
-                chunk = await rest.__anext__()
-        except StopAsyncIteration:
-            pass
-        except Exception as exc:
-            from edgewise.server.app import error_payload
+    def each(chunk: Chunk) -> Iterator[str]:
+        if chunk.text or chunk.logprobs:
+            yield frame({"content": chunk.text}, chunk, None)
+        if chunk.finish_reason is not None:
+            yield frame({}, None, chunk.finish_reason)
 
-            yield _sse(error_payload(request.url.path, exc)[1])
-            return
-        finally:
-            await rest.aclose()  # type: ignore[attr-defined]
-        if include_usage and usage is not None:
+    def tail(final: Chunk | None) -> Iterator[str]:
+        if include_usage and final is not None and final.usage is not None:
             yield _sse(
                 {
                     "id": cid,
@@ -347,12 +329,21 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any
                     "model": stream.model_name,
                     "system_fingerprint": FINGERPRINT,
                     "choices": [],
-                    "usage": _usage(usage),
+                    "usage": _usage(final.usage),
                 }
             )
         yield "data: [DONE]\n\n"
 
-    return ClosingStreamingResponse(events(), media_type="text/event-stream")
+    events = drive(
+        first,
+        rest,
+        request.url.path,
+        head=[frame({"role": "assistant", "content": ""}, None, None)],
+        each=each,
+        tail=tail,
+        error=_sse,
+    )
+    return ClosingStreamingResponse(events, media_type="text/event-stream")
 
 
 @router.post("/v1/completions", summary="Text completion (streams as server-sent events)")
@@ -417,29 +408,11 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
             }
         )
 
-    async def events() -> AsyncIterator[str]:
-        if echo:
-            yield frame(echo, None, None)
-        chunk: Chunk | None = first
-        usage: Usage | None = None
-        try:
-            while chunk is not None:
-                if chunk.finish_reason is not None:
-                    usage = chunk.usage
-                    yield frame(chunk.text, chunk, chunk.finish_reason)
-                    break
-                yield frame(chunk.text, chunk, None)
-                chunk = await rest.__anext__()
-        except StopAsyncIteration:
-            pass
-        except Exception as exc:
-            from edgewise.server.app import error_payload
+    def each(chunk: Chunk) -> Iterator[str]:
+        yield frame(chunk.text, chunk, chunk.finish_reason)
 
-            yield _sse(error_payload(request.url.path, exc)[1])
-            return
-        finally:
-            await rest.aclose()  # type: ignore[attr-defined]
-        if include_usage and usage is not None:
+    def tail(final: Chunk | None) -> Iterator[str]:
+        if include_usage and final is not None and final.usage is not None:
             yield _sse(
                 {
                     "id": cid,
@@ -447,28 +420,27 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
                     "created": created,
                     "model": stream.model_name,
                     "choices": [],
-                    "usage": _usage(usage),
+                    "usage": _usage(final.usage),
                 }
             )
         yield "data: [DONE]\n\n"
 
-    return ClosingStreamingResponse(events(), media_type="text/event-stream")
+    events = drive(
+        first,
+        rest,
+        request.url.path,
+        head=[frame(echo, None, None)] if echo else [],
+        each=each,
+        tail=tail,
+        error=_sse,
+    )
+    return ClosingStreamingResponse(events, media_type="text/event-stream")
 
 
 @router.post("/v1/embeddings", summary="Embeddings (pooled, L2-normalized)")
 async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
-    st = state(request)
     texts = embed_inputs(body.input)
-
-    def run(engine: Any, _model: Any) -> tuple[list[list[float]], int, str]:
-        if not getattr(engine, "supports_embeddings", False):
-            raise CapabilityError(f"{engine.name} cannot make embeddings")
-        vectors = engine.embed(texts)
-        return vectors, sum(engine.count_tokens(t) for t in texts), engine.name
-
-    vectors, n_tokens, name = await st.pool.call(
-        body.model, run, disconnected=disconnect_probe(request)
-    )
+    vectors, n_tokens, name = await embed_texts(state(request), request, body.model, texts)
     if body.dimensions is not None and vectors and body.dimensions != len(vectors[0]):
         raise CapabilityError(
             f"{name} makes {len(vectors[0])}-dimensional embeddings; "
@@ -486,19 +458,3 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]
         "model": name,
         "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
     }
-
-
-def embed_inputs(value: Any) -> list[str]:
-    if isinstance(value, str):
-        texts = [value]
-    elif value and all(isinstance(v, str) for v in value):
-        texts = list(value)
-    elif not value:
-        raise InputError("input is empty: give a string or a list of strings")
-    else:
-        raise CapabilityError("token-id inputs are not supported: send text")
-    if any(not t.strip() for t in texts):
-        raise InputError("input contains an empty string")
-    if len(texts) > 2048:
-        raise InputError("at most 2048 inputs per request")
-    return texts

@@ -147,19 +147,20 @@ def estimate_size(resolved: ResolvedModel | None, engine: Engine | None, n_ctx: 
 
 
 def default_loader(settings: ServerSettings) -> Loader:
+    """Load a model the pool has resolved (it needs the file's size for the memory budget
+    before loading): one call that gives the engine its name and catalog entry, without
+    resolving the name a second time (which could pick another file) or patching them on
+    afterwards. The pool only resolves GGUF files, so the engine is llama.cpp's."""
+
     def load(resolved: ResolvedModel) -> Engine:
-        from edgewise.resolver import load as load_engine
+        from edgewise.engines import open_model
 
         kwargs: dict[str, Any] = {}
         if settings.n_ctx:
             kwargs["n_ctx"] = settings.n_ctx
         if settings.threads:
             kwargs["threads"] = settings.threads
-        engine = load_engine(str(resolved.path), **kwargs)
-        engine.name = resolved.name
-        if hasattr(engine, "entry") and getattr(engine, "entry", None) is None:
-            engine.entry = resolved.entry  # type: ignore[attr-defined]
-        return engine
+        return open_model(resolved.path, name=resolved.name, entry=resolved.entry, **kwargs)
 
     return load
 

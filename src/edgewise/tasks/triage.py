@@ -122,7 +122,7 @@ def triage_emails(
 
     def flush() -> Iterator[TriageResult]:
         nonlocal done
-        problems = [mail.error or _empty(mail) for mail in batch]
+        problems = [email_problem(mail) for mail in batch]
         good = [mail for mail, problem in zip(batch, problems) if problem is None]
 
         def inner(n: int, _: int) -> None:
@@ -133,7 +133,7 @@ def triage_emails(
         results = iter(classifier.classify_many(texts, progress=inner if progress else None))
         for mail, problem in zip(batch, problems):
             res = next(results) if problem is None else Classification(label=None, error=problem)
-            yield _result(mail, res, abstain_label, classifier.labels)
+            yield triage_result(mail, res, abstain_label, classifier.labels)
         done += len(batch)
         if progress is not None:
             progress(done, total or 0)
@@ -147,16 +147,21 @@ def triage_emails(
         yield from flush()
 
 
-def _empty(mail: Email) -> str | None:
-    """Why an email has nothing to classify (its headers alone are not its content)."""
+def email_problem(mail: Email) -> str | None:
+    """Why an email cannot be classified: it could not be read, or it has nothing to classify
+    (its headers alone are not its content); None when it can."""
+    if mail.error is not None:
+        return mail.error
     if mail.subject.strip() or mail.body.strip():
         return None
     return "empty email: no subject and no body"
 
 
-def _result(
+def triage_result(
     mail: Email, res: Classification, abstain_label: str | None, labels: Sequence[str]
 ) -> TriageResult:
+    """The triage result of ``mail`` from its classification: an abstention goes to
+    ``abstain_label`` when that is one of ``labels``."""
     label = res.label
     if res.abstained and abstain_label in labels:
         label = abstain_label
