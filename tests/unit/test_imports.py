@@ -194,7 +194,6 @@ def test_cycles_finds_components():
     assert cycles(graph) == [["a", "b", "c"]]
 
 
-@pytest.mark.xfail(reason="cycles 1 and 3 are fixed on other branches", strict=False)
 def test_no_import_cycles():
     found = cycles(import_graph())
     assert found == [], "import cycles among edgewise modules:\n" + "\n".join(
