@@ -131,7 +131,11 @@ def main() -> None:
     p.add_argument(
         "--max-input-tokens", type=int, default=256, help="passed to triage (default 256)"
     )
-    p.add_argument("--model", default=None, help="passed to triage (default: the default model, see `edgewise models`)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="passed to triage (default: the default model, see `edgewise models`)",
+    )
     p.add_argument(
         "--threads",
         type=int,

@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import edgewise
 
 SRC = Path(edgewise.__file__).resolve().parent
