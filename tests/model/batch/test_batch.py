@@ -16,8 +16,6 @@ import pytest
 from edgewise.batch import JobSpec, run_batch
 from edgewise.tasks.classify import Classifier
 
-pytestmark = pytest.mark.model
-
 TEXTS = [
     "WIN a FREE cruise now, click here",
     "Lunch tomorrow at noon?",
@@ -51,7 +49,7 @@ def _cmd(*args: str) -> list[str]:
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[2] / "src")
+    src = str(Path(__file__).resolve().parents[3] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     return env
 

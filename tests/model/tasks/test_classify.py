@@ -13,7 +13,7 @@ from edgewise import Classifier
 from edgewise.cli.main import cli
 from edgewise.tasks.triage import LABELS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 INBOX = ROOT / "examples" / "inbox.mbox"
 
 

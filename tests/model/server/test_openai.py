@@ -15,9 +15,7 @@ import pytest
 from edgewise.server.app import BackgroundServer, create_app
 from edgewise.server.settings import ServerSettings
 
-from .speech import Script, recorded
-
-pytestmark = pytest.mark.model
+from ..speech import Script, recorded
 
 SCHEMA = {
     "type": "object",

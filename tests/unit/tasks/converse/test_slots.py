@@ -16,7 +16,7 @@ from edgewise.cli.main import cli
 from edgewise.errors import InputError, UnsupportedSchemaError
 from edgewise.tasks.converse import Conversation, Script, grounded, load_script, parse_script
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repair_visit.yaml"
+EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "repair_visit.yaml"
 
 SCRIPT = {
     "goal": "book a repair visit",
