@@ -21,7 +21,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     before ``-m`` deselects (tryfirst), whatever order the plugins were registered in.
     """
     for item in items:
-        if item.path.is_relative_to(MODEL_TIER):
+        if item.path.resolve().is_relative_to(MODEL_TIER):  # ROOT is resolved too
             item.add_marker(pytest.mark.model)
 
 
