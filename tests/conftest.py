@@ -9,6 +9,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+MODEL_TIER = ROOT / "tests" / "model"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under tests/model ``model``, so that ``-m "not model"`` is the unit tier.
+
+    The folder decides the tier, not a line each module must remember: a model-tier module
+    without its ``pytestmark`` used to slip into ``-m "not model"`` and load the model. This runs
+    before ``-m`` deselects (tryfirst), whatever order the plugins were registered in.
+    """
+    for item in items:
+        if item.path.resolve().is_relative_to(MODEL_TIER):  # ROOT is resolved too
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(autouse=True)

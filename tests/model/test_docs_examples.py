@@ -21,8 +21,6 @@ from edgewise.engines.llamacpp import LlamaCppEngine
 from edgewise.server.app import BackgroundServer, create_app
 from edgewise.server.settings import ServerSettings
 
-pytestmark = pytest.mark.model
-
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # pages with a block to run: a fence that is just ```python

@@ -18,8 +18,6 @@ from edgewise.audio.actions import sentence_items
 from edgewise.bundled import default_model
 from edgewise.cli.main import cli
 
-pytestmark = pytest.mark.model
-
 INBOX = Path(__file__).resolve().parents[2] / "examples" / "inbox.mbox"
 MONDAY = date(2026, 12, 7)
 

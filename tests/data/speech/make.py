@@ -4,10 +4,10 @@ Run from anywhere, in the test venv, on a machine with espeak-ng (apt-get instal
 
     python tests/data/speech/make.py
 
-It imports the test modules under tests/model that use the speech helper (tests/model/speech.py),
-renders every module-level ``Script`` (alone or in a dict, list or tuple) that has no WAV here
-yet (``--force`` renders them all again), deletes the WAVs that no script names any more, and
-prints the total size; then commit this folder.
+It imports the test modules anywhere under tests/model that use the speech helper
+(tests/model/speech.py), renders every module-level ``Script`` (alone or in a dict, list or
+tuple) that has no WAV here yet (``--force`` renders them all again), deletes the WAVs that no
+script names any more, and prints the total size; then commit this folder.
 
 The files are espeak-ng's own output (22050 Hz mono 16-bit PCM), not resampled: edgewise's
 decoder resamples any rate to 16 kHz as it reads, so the tests get exactly the audio they got
@@ -41,10 +41,11 @@ def _scripts_in(value: object) -> list[Script]:
 def scripts() -> dict[str, Script]:
     """Every module-level Script of the test modules that use the speech helper, by file name."""
     found: dict[str, Script] = {}
-    for path in sorted((TESTS / "model").glob("test_*.py")):
+    for path in sorted((TESTS / "model").rglob("test_*.py")):  # in every area's folder
         if "speech import" not in path.read_text(encoding="utf-8"):
             continue
-        module = importlib.import_module(f"model.{path.stem}")
+        name = ".".join(path.relative_to(TESTS).with_suffix("").parts)  # model.audio.test_voice
+        module = importlib.import_module(name)
         for value in vars(module).values():
             found.update((s.filename, s) for s in _scripts_in(value))
     return found

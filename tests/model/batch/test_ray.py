@@ -12,7 +12,6 @@ from edgewise.batch import JobSpec, run_batch
 from edgewise.batch.ray_runner import read_output, run_ray
 
 pytestmark = [
-    pytest.mark.model,
     # Ray Data's own deprecation notices about its internal settings, not about this code
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),

@@ -18,7 +18,7 @@ from edgewise.cli import common
 from edgewise.cli.main import cli
 from edgewise.tasks.converse import Conversation, load_script
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 APPLIANCES = ["washing machine", "dishwasher", "fridge", "oven"]
 SCRIPT = {
     "goal": "book a repair visit",

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
+import edgewise
 from edgewise.batch import JobSpec, run_batch
 from edgewise.tasks.classify import Classifier
-
-pytestmark = pytest.mark.model
 
 TEXTS = [
     "WIN a FREE cruise now, click here",
@@ -51,13 +50,25 @@ def _cmd(*args: str) -> list[str]:
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[2] / "src")
+    src = str(Path(__file__).resolve().parents[3] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
 def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """A SmolLM2-135M loaded for this module, not the session's: the reference must be what a
+    fresh process computes, as each worker does. The session engine keeps the warm KV slots of
+    the modules before this one, and scores over a reused slot differ from a fresh evaluation
+    by more than the 1e-5 compared here (after tests/model/audio they did; this module used to
+    run first in the model tier, on a session engine still fresh)."""
+    eng = edgewise.load("smollm2-135m")
+    yield eng
+    eng.close()
 
 
 @pytest.fixture(scope="module")

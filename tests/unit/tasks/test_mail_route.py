@@ -15,7 +15,7 @@ from edgewise.errors import InputError
 from edgewise.tasks.mail import Email, count_inbox, html_to_text, read_inbox
 from edgewise.tasks.route import load_rules
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 INBOX = ROOT / "examples" / "inbox.mbox"
 
 

@@ -29,9 +29,7 @@ from edgewise.audio.metrics import word_error_rate
 from edgewise.audio.models import BASE_SHA256, base_path
 from edgewise.cli.main import cli
 
-from .speech import Script, recorded
-
-pytestmark = pytest.mark.model
+from ..speech import Script, recorded
 
 EN_SCRIPT = (
     "Hi team, this is a quick note after the planning meeting. "
@@ -52,7 +50,7 @@ SPEECH = {  # the clips' file names matter: the voice note's heading names the f
     "short.wav": Script(SHORT, "en-us"),
 }
 RECORDED = date(2026, 11, 28)  # a Saturday: Friday is 2026-12-04, Monday 2026-11-30
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def speak(name: str, folder: Path) -> Path:

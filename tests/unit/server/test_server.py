@@ -1,5 +1,5 @@
 """The server's scheduler, memory budget, keep_alive and security, on scripted engines over a
-real socket (what is about the model itself is in tests/model/test_server.py)."""
+real socket (what is about the model itself is in tests/model/server/)."""
 
 from __future__ import annotations
 
