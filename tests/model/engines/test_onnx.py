@@ -98,10 +98,21 @@ def _probs(results, labels):
     return [[r.scores[lab] for lab in labels] for r in results]
 
 
-def test_classifier_gives_the_gguf_labels(engine, f32_engine, onnx_engine):
+@pytest.fixture(scope="module")
+def q4_engine():
+    """The bundled Q4_1 file loaded for this module, not the session's engine: that one keeps
+    the warm KV slots of whatever ran before, and its scores over a reused slot shift with them.
+    In the whole suite's order one hesitant sentence (item 5) flipped label on it, while a
+    fresh load agrees with the f32 and ONNX engines."""
+    eng = edgewise.load("smollm2-135m")
+    yield eng
+    eng.close()
+
+
+def test_classifier_gives_the_gguf_labels(q4_engine, f32_engine, onnx_engine):
     labels = ["positive", "negative"]
     onnx = Classifier(onnx_engine, labels).classify_many(SENTIMENT)
-    q4 = Classifier(engine, labels).classify_many(SENTIMENT)
+    q4 = Classifier(q4_engine, labels).classify_many(SENTIMENT)
     f32 = Classifier(f32_engine, labels).classify_many(SENTIMENT)
     assert all(r.error is None and r.label in labels for r in onnx)
     assert [r.label for r in onnx] == [r.label for r in q4] == [r.label for r in f32]
